@@ -1,0 +1,1 @@
+//! Multi-Paxos replica (sans-IO). See the crate README.
