@@ -1,1 +1,4 @@
-//! admin
+//! Operator views: four-letter words rendered from a [`stats::StatsSnapshot`] that the
+//! driver hands over. Nothing here reaches into the server's state directly.
+
+pub mod stats;

@@ -1,0 +1,111 @@
+//! The plain-data snapshot of server state that four-letter words (and later the
+//! AdminServer and metrics) render. The driver fills it; renderers only read it.
+
+use std::net::SocketAddr;
+
+/// How this server serves, as `srvr` prints it in `Mode:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMode {
+    Standalone,
+    Leader,
+    Follower,
+    Observer,
+    ReadOnly,
+}
+
+impl ServerMode {
+    /// The word ZooKeeper prints (`Mode: standalone`, `zk_server_state standalone`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerMode::Standalone => "standalone",
+            ServerMode::Leader => "leader",
+            ServerMode::Follower => "follower",
+            ServerMode::Observer => "observer",
+            ServerMode::ReadOnly => "read-only",
+        }
+    }
+}
+
+/// Request latency summary in ms, as `ServerStats` keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Latency {
+    pub min_ms: u64,
+    pub avg_ms: f64,
+    pub max_ms: u64,
+    pub count: u64,
+}
+
+/// One client connection, for `stat` and `cons`.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub remote: SocketAddr,
+    pub queued: u64,
+    pub received: u64,
+    pub sent: u64,
+    /// `None` before the handshake completes.
+    pub session_id: Option<i64>,
+    /// Short name of the last op (`OpCode::name`), e.g. `GETD`.
+    pub last_op: String,
+    /// When the connection was established, ms since the Unix epoch.
+    pub established_ms: i64,
+    pub timeout_ms: u32,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    /// When the last response was sent, ms since the Unix epoch.
+    pub last_response_ms: i64,
+    pub last_latency_ms: u64,
+    pub latency: Latency,
+}
+
+/// Values `conf` prints.
+#[derive(Debug, Clone, Default)]
+pub struct ConfView {
+    pub client_port: u16,
+    pub client_port_address: String,
+    pub data_dir: String,
+    pub data_dir_size: u64,
+    pub data_log_dir: String,
+    pub data_log_size: u64,
+    pub tick_time_ms: u32,
+    pub max_client_cnxns: u32,
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    pub server_id: u64,
+}
+
+/// Everything a four-letter word may print, captured at one instant by the driver.
+#[derive(Debug, Clone)]
+pub struct StatsSnapshot {
+    pub version: String,
+    pub mode: ServerMode,
+    pub latency: Latency,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub connections: Vec<ConnectionInfo>,
+    pub outstanding_requests: u64,
+    pub last_zxid: i64,
+    /// ZooKeeper's count, which includes the root twice (5 on a fresh server).
+    pub node_count: u64,
+    pub watch_count: u64,
+    pub ephemerals_count: u64,
+    pub approximate_data_size: u64,
+    pub uptime_ms: u64,
+    pub global_sessions: u64,
+    pub local_sessions: u64,
+    pub conf: ConfView,
+    /// (session id, watched paths) for `wchc`.
+    pub watches_by_session: Vec<(i64, Vec<String>)>,
+    /// (path, sessions) for `wchp`.
+    pub watches_by_path: Vec<(String, Vec<i64>)>,
+    /// (session id, timeout ms) of every live session, for `dump`.
+    pub sessions: Vec<(i64, u32)>,
+    /// (session id, its ephemeral paths) for `dump`.
+    pub ephemerals_by_session: Vec<(i64, Vec<String>)>,
+    /// Recent (zxid, tree digest) pairs for `hash`.
+    pub digests: Vec<(i64, u64)>,
+    pub open_file_descriptors: u64,
+    pub max_file_descriptors: u64,
+    /// True when the server is up and serving (most words refuse otherwise).
+    pub serving: bool,
+    pub read_only: bool,
+}
