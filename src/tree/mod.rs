@@ -1,1 +1,429 @@
-//! tree
+//! The data tree: every znode with its data, ACL and Stat, the ephemeral index, the
+//! container and TTL sets, and a running digest. Pure: no clock, no IO; the zxid and time
+//! of a change come from the stamped command being applied.
+
+pub mod acl;
+pub mod digest;
+pub mod path;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jute::{Acl, Stat};
+
+/// Stored ephemeral owner marking a container (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+/// Top byte that marks a TTL node's stored owner (`EphemeralType.TTL`); low bits hold the ttl.
+pub const TTL_MASK: i64 = 0xFF00_0000_0000_0000_u64 as i64;
+/// Largest TTL in ms (`EphemeralType.MAX_EXTENDED_SERVER_ID` layout leaves 40 bits).
+pub const TTL_MAX_MS: i64 = (1 << 40) - 1;
+
+/// What kind of node a stored ephemeral owner denotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Plain persistent node (owner 0).
+    Persistent,
+    /// Ephemeral node owned by a session.
+    Ephemeral(i64),
+    /// Container: deleted by the reaper once its last child goes.
+    Container,
+    /// TTL node: deleted by the reaper when childless and unchanged for `ttl` ms.
+    Ttl(i64),
+}
+
+impl NodeKind {
+    /// Decodes the raw stored owner (`EphemeralType.get`).
+    pub fn from_owner(owner: i64) -> NodeKind {
+        if owner == 0 {
+            NodeKind::Persistent
+        } else if owner == CONTAINER_OWNER {
+            NodeKind::Container
+        } else if owner & TTL_MASK == TTL_MASK {
+            NodeKind::Ttl(owner & !TTL_MASK)
+        } else {
+            NodeKind::Ephemeral(owner)
+        }
+    }
+
+    /// The raw value stored (and written to snapshots).
+    pub fn owner(self) -> i64 {
+        match self {
+            NodeKind::Persistent => 0,
+            NodeKind::Ephemeral(s) => s,
+            NodeKind::Container => CONTAINER_OWNER,
+            NodeKind::Ttl(ttl) => TTL_MASK | ttl,
+        }
+    }
+}
+
+/// The persisted part of a Stat (`StatPersisted`). `cversion` is the count of child
+/// creations ever: clients see `2·cversion − numChildren`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NodeStat {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
+}
+
+/// One znode.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// `None` is null data (distinct from empty) and round-trips to clients.
+    pub data: Option<Bytes>,
+    pub acl: Arc<Vec<Acl>>,
+    pub stat: NodeStat,
+    pub children: BTreeSet<Box<str>>,
+}
+
+impl Node {
+    fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: NodeStat) -> Node {
+        Node { data, acl, stat, children: BTreeSet::new() }
+    }
+
+    /// The Stat clients see (`DataNode.copyStat`): derived cversion, and owner 0 for
+    /// containers and TTL nodes.
+    pub fn client_stat(&self) -> Stat {
+        let s = &self.stat;
+        let n = self.children.len() as i32;
+        let owner = match NodeKind::from_owner(s.ephemeral_owner) {
+            NodeKind::Ephemeral(id) => id,
+            _ => 0,
+        };
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(n),
+            aversion: s.aversion,
+            ephemeral_owner: owner,
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            num_children: n,
+            pzxid: s.pzxid,
+        }
+    }
+
+    /// The node's kind, from its stored owner.
+    pub fn kind(&self) -> NodeKind {
+        NodeKind::from_owner(self.stat.ephemeral_owner)
+    }
+}
+
+/// The whole tree, keyed by full path.
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<Box<str>, Node>,
+    ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
+    containers: BTreeSet<Box<str>>,
+    ttls: BTreeSet<Box<str>>,
+    digest: u64,
+    data_bytes: u64,
+    open_acl: Arc<Vec<Acl>>,
+}
+
+/// The special paths clients may not delete.
+pub fn is_special_path(path: &str) -> bool {
+    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config` with the
+    /// built-in ACLs and stats ZooKeeper gives them.
+    pub fn new() -> DataTree {
+        let open_acl = Arc::new(acl::open_acl_unsafe());
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            digest: 0,
+            data_bytes: 0,
+            open_acl: open_acl.clone(),
+        };
+        let empty = Some(Bytes::new());
+        t.insert_raw("/", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
+        t.insert_raw("/zookeeper", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
+        t.insert_raw("/zookeeper/quota", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
+        let config_acl = Arc::new(vec![Acl::world(jute::data::perms::READ)]);
+        let config_stat = NodeStat { aversion: -1, ..NodeStat::default() };
+        t.insert_raw("/zookeeper/config", Node::new(empty, config_acl, config_stat));
+        t
+    }
+
+    /// Inserts a node and links it under its parent without touching the parent's stat
+    /// (used for the built-in nodes and for loading snapshots).
+    pub fn insert_raw(&mut self, path: &str, node: Node) {
+        if path != "/" {
+            let parent = path::parent_of(path).expect("absolute path");
+            let name = path::name_of(path);
+            self.nodes
+                .get_mut(parent)
+                .unwrap_or_else(|| panic!("insert {path}: parent {parent} missing"))
+                .children
+                .insert(name.into());
+        }
+        self.index(path, &node);
+        self.nodes.insert(path.into(), node);
+    }
+
+    fn index(&mut self, path: &str, node: &Node) {
+        match node.kind() {
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(path.into());
+            }
+            NodeKind::Container => {
+                self.containers.insert(path.into());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(path.into());
+            }
+            NodeKind::Persistent => {}
+        }
+        self.digest = self.digest.wrapping_add(digest::node_hash(path, node));
+        self.data_bytes += (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
+    }
+
+    fn unindex(&mut self, path: &str, node: &Node) {
+        match node.kind() {
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Persistent => {}
+        }
+        self.digest = self.digest.wrapping_sub(digest::node_hash(path, node));
+        self.data_bytes -= (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
+    }
+
+    /// Looks a node up by its full path.
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// Runs `f` on a node and keeps the digest in step with the change.
+    fn modify<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> R {
+        let mut node = self.nodes.remove(path).unwrap_or_else(|| panic!("modify {path}: node missing"));
+        self.unindex(path, &node);
+        let r = f(&mut node);
+        self.index(path, &node);
+        self.nodes.insert(path.into(), node);
+        r
+    }
+
+    /// Adds a new node under an existing parent, updating the parent's child counter,
+    /// pzxid and the indexes. Checks were done by the caller.
+    ///
+    /// # Panics
+    /// If the parent is missing or the node exists: apply's checks make that impossible.
+    pub fn create(&mut self, path: &str, data: Option<Bytes>, acl: Arc<Vec<Acl>>, owner: i64, zxid: i64, time_ms: i64) {
+        assert!(!self.nodes.contains_key(path), "create {path} at {zxid:#x}: node exists");
+        let parent = path::parent_of(path).expect("absolute path");
+        let name: Box<str> = path::name_of(path).into();
+        self.modify(parent, |p| {
+            p.stat.cversion = p.stat.cversion.saturating_add(1);
+            p.stat.pzxid = zxid;
+            p.children.insert(name);
+        });
+        let stat = NodeStat {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time_ms,
+            mtime: time_ms,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
+        };
+        let node = Node::new(data, acl, stat);
+        self.index(path, &node);
+        self.nodes.insert(path.into(), node);
+    }
+
+    /// Removes a childless node and unlinks it from its parent (pzxid moves; the stored
+    /// child counter does not).
+    ///
+    /// # Panics
+    /// If the node is missing or has children.
+    pub fn delete(&mut self, path: &str, zxid: i64) -> Node {
+        let node = self.nodes.remove(path).unwrap_or_else(|| panic!("delete {path} at {zxid:#x}: node missing"));
+        assert!(node.children.is_empty(), "delete {path} at {zxid:#x}: has children");
+        self.unindex(path, &node);
+        let parent = path::parent_of(path).expect("absolute path");
+        let name = path::name_of(path);
+        self.modify(parent, |p| {
+            p.children.remove(name);
+            p.stat.pzxid = zxid;
+        });
+        node
+    }
+
+    /// Replaces a node's data, bumping version, mzxid and mtime.
+    pub fn set_data(&mut self, path: &str, data: Option<Bytes>, version: i32, zxid: i64, time_ms: i64) {
+        self.modify(path, |n| {
+            n.data = data;
+            n.stat.version = version;
+            n.stat.mzxid = zxid;
+            n.stat.mtime = time_ms;
+        });
+    }
+
+    /// Replaces a node's ACL and sets its aversion.
+    pub fn set_acl(&mut self, path: &str, acl: Arc<Vec<Acl>>, aversion: i32) {
+        self.modify(path, |n| {
+            n.acl = acl;
+            n.stat.aversion = aversion;
+        });
+    }
+
+    /// Shares one allocation for the common world:anyone ALL list.
+    pub fn intern_acl(&self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
+        if *acl == **self.open_acl {
+            self.open_acl.clone()
+        } else {
+            Arc::new(acl)
+        }
+    }
+
+    /// The ephemeral paths a session owns.
+    pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &str> {
+        self.ephemerals.get(&session).into_iter().flat_map(|s| s.iter().map(|p| &**p))
+    }
+
+    /// Every session with ephemerals, and its paths (for `dump`).
+    pub fn ephemerals(&self) -> impl Iterator<Item = (i64, &BTreeSet<Box<str>>)> {
+        self.ephemerals.iter().map(|(s, p)| (*s, p))
+    }
+
+    /// Number of ephemeral nodes.
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    /// Container nodes (reaper candidates).
+    pub fn containers(&self) -> impl Iterator<Item = &str> {
+        self.containers.iter().map(|p| &**p)
+    }
+
+    /// TTL nodes (reaper candidates).
+    pub fn ttl_nodes(&self) -> impl Iterator<Item = &str> {
+        self.ttls.iter().map(|p| &**p)
+    }
+
+    /// Real number of znodes (ZooKeeper reports one more: it keeps the root twice).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Path plus data bytes over all nodes (`zk_approximate_data_size`).
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// The running digest over every node.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// Number of nodes strictly below `path` (`getAllChildrenNumber`).
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_owned()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                for c in &n.children {
+                    count += 1;
+                    stack.push(if p == "/" { format!("/{c}") } else { format!("{p}/{c}") });
+                }
+            }
+        }
+        count
+    }
+
+    /// Iterates over all nodes (any order).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(p, n)| (&**p, n))
+    }
+}
+
+/// Joins a parent path and a child name.
+pub fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_tree_matches_zookeeper() {
+        let t = DataTree::new();
+        assert_eq!(t.node_count(), 4);
+        assert_eq!(t.get("/").unwrap().client_stat().cversion, -1);
+        assert_eq!(t.get("/zookeeper").unwrap().client_stat().cversion, -2);
+        assert_eq!(t.get("/zookeeper/config").unwrap().client_stat().aversion, -1);
+        assert_eq!(t.get("/").unwrap().data.as_deref(), Some(&b""[..]));
+        assert_eq!(t.descendant_count("/"), 3);
+    }
+
+    #[test]
+    fn cversion_counts_creates_and_deletes() {
+        let mut t = DataTree::new();
+        let acl = t.intern_acl(acl::open_acl_unsafe());
+        t.create("/a", None, acl.clone(), 0, 1, 10);
+        t.create("/a/x", None, acl.clone(), 0, 2, 11);
+        t.create("/a/y", None, acl.clone(), 0, 3, 12);
+        t.delete("/a/x", 4);
+        let s = t.get("/a").unwrap().client_stat();
+        assert_eq!((s.cversion, s.num_children, s.pzxid), (3, 1, 4));
+        assert_eq!(t.get("/a").unwrap().stat.cversion, 2);
+    }
+
+    #[test]
+    fn digest_tracks_changes() {
+        let mut t = DataTree::new();
+        let d0 = t.digest();
+        let acl = t.intern_acl(acl::open_acl_unsafe());
+        t.create("/a", Some(Bytes::from_static(b"x")), acl, 0, 1, 10);
+        assert_ne!(t.digest(), d0);
+        t.delete("/a", 2);
+        // the root's pzxid/cversion changed, so the digest differs from the fresh tree
+        assert_ne!(t.digest(), d0);
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in [NodeKind::Persistent, NodeKind::Ephemeral(0x0100_0000_0000_0001), NodeKind::Container, NodeKind::Ttl(3_600_000)] {
+            assert_eq!(NodeKind::from_owner(k.owner()), k);
+        }
+        assert_eq!(NodeKind::Ttl(3_600_000).owner() as u64, 0xFF00_0000_0036_EE80);
+    }
+}

@@ -1,0 +1,190 @@
+//! ACL checks (`ZooKeeperServer.checkACL`) and ACL list validation (`fixupACL`), pure:
+//! the caller's identities come in with the request.
+
+use std::net::IpAddr;
+
+use base64::Engine;
+use jute::data::perms;
+use jute::{Acl, ErrorCode, Id};
+use sha1::{Digest, Sha1};
+
+/// `digest` scheme id for `user:password`: `user:BASE64(SHA1(user:password))`.
+pub fn digest_id(auth: &str) -> String {
+    let user = auth.split(':').next().unwrap_or("");
+    let hash = Sha1::digest(auth.as_bytes());
+    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+}
+
+/// True when `ids` may do `perm` on a node with `acl`.
+pub fn check(acl: &[Acl], ids: &[Id], perm: i32) -> bool {
+    if acl.is_empty() || ids.iter().any(|id| id.scheme == "super") {
+        return true;
+    }
+    acl.iter().any(|a| {
+        a.perms & perm != 0
+            && if a.id.scheme == "world" {
+                a.id.id == "anyone"
+            } else {
+                ids.iter().any(|id| id.scheme == a.id.scheme && matches(&a.id.scheme, &id.id, &a.id.id))
+            }
+    })
+}
+
+fn matches(scheme: &str, have: &str, want: &str) -> bool {
+    match scheme {
+        "ip" => ip_matches(have, want),
+        _ => have == want,
+    }
+}
+
+/// CIDR match as `IPAuthenticationProvider.matches` does it.
+fn ip_matches(addr: &str, acl: &str) -> bool {
+    let (net, bits) = match acl.split_once('/') {
+        Some((n, b)) => match b.parse::<u32>() {
+            Ok(b) => (n, Some(b)),
+            Err(_) => return false,
+        },
+        None => (acl, None),
+    };
+    let (Ok(a), Ok(n)) = (addr.parse::<IpAddr>(), net.parse::<IpAddr>()) else {
+        return false;
+    };
+    let (a, n, width) = match (a, n) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u32::from(a) as u128, u32::from(n) as u128, 32),
+        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let bits = bits.unwrap_or(width);
+    if bits > width {
+        return false;
+    }
+    if bits == 0 {
+        return true;
+    }
+    let shift = width - bits;
+    (a >> shift) == (n >> shift)
+}
+
+fn valid_ip_acl(id: &str) -> bool {
+    let (net, bits) = match id.split_once('/') {
+        Some((n, b)) => (n, Some(b)),
+        None => (id, None),
+    };
+    let Ok(addr) = net.parse::<IpAddr>() else { return false };
+    let width = if addr.is_ipv4() { 32 } else { 128 };
+    match bits {
+        None => true,
+        Some(b) => b.parse::<u32>().map(|b| b <= width).unwrap_or(false),
+    }
+}
+
+/// Validates and expands an ACL list for create/setACL, as `PrepRequestProcessor.fixupACL`:
+/// `auth` entries become the caller's authenticated ids, duplicates go.
+///
+/// # Errors
+/// `InvalidAcl` for an empty list, an unknown scheme, a bad id, or an `auth` entry when the
+/// caller holds no authenticated id.
+pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+    if acl.is_empty() {
+        return Err(ErrorCode::InvalidAcl);
+    }
+    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
+    let push = |a: Acl, out: &mut Vec<Acl>| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for a in acl {
+        match a.id.scheme.as_str() {
+            "world" => {
+                if a.id.id != "anyone" {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+                push(a.clone(), &mut out);
+            }
+            "auth" => {
+                let mut any = false;
+                for id in ids.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
+                    any = true;
+                    push(Acl { perms: a.perms, id: id.clone() }, &mut out);
+                }
+                if !any {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+            }
+            "digest" => {
+                if a.id.id.split(':').count() != 2 {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+                push(a.clone(), &mut out);
+            }
+            "ip" => {
+                if !valid_ip_acl(&a.id.id) {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+                push(a.clone(), &mut out);
+            }
+            "sasl" | "x509" => push(a.clone(), &mut out),
+            _ => return Err(ErrorCode::InvalidAcl),
+        }
+    }
+    Ok(out)
+}
+
+/// Schemes whose ids `auth` ACLs expand to (ip is implicit, not authenticated).
+fn is_authenticated_scheme(scheme: &str) -> bool {
+    matches!(scheme, "digest" | "sasl" | "x509")
+}
+
+/// The ACL ZooKeeper's `OPEN_ACL_UNSAFE` names: world:anyone with all permissions.
+pub fn open_acl_unsafe() -> Vec<Acl> {
+    vec![Acl::world(perms::ALL)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str, i: &str) -> Id {
+        Id { scheme: s.into(), id: i.into() }
+    }
+
+    #[test]
+    fn digest_matches_zookeeper() {
+        // DigestAuthenticationProvider.generateDigest("super:secret")
+        assert_eq!(digest_id("super:secret"), "super:lK75jTNcA+U9vtVEw5vB51mj/w4=");
+    }
+
+    #[test]
+    fn cidr() {
+        assert!(ip_matches("127.0.0.1", "127.0.0.1"));
+        assert!(ip_matches("127.0.0.1", "127.0.0.0/8"));
+        assert!(!ip_matches("127.0.0.1", "10.0.0.0/8"));
+        assert!(ip_matches("10.1.2.3", "0.0.0.0/0"));
+    }
+
+    #[test]
+    fn check_rules() {
+        let acl = vec![Acl { perms: perms::READ, id: id("digest", "u:h") }];
+        assert!(check(&acl, &[id("digest", "u:h")], perms::READ));
+        assert!(!check(&acl, &[id("digest", "u:h")], perms::WRITE));
+        assert!(!check(&acl, &[id("ip", "127.0.0.1")], perms::READ));
+        assert!(check(&acl, &[id("super", "")], perms::WRITE));
+        assert!(check(&[], &[], perms::WRITE));
+    }
+
+    #[test]
+    fn fixup_rules() {
+        assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("world", "x") }], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("auth", "") }], &[id("ip", "1.2.3.4")]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[Acl { perms: 31, id: id("auth", "") }], &[id("ip", "1.2.3.4"), id("digest", "u:h")]),
+            Ok(vec![Acl { perms: 31, id: id("digest", "u:h") }])
+        );
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("ip", "1.2.3.4/33") }], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("foo", "x") }], &[]), Err(ErrorCode::InvalidAcl));
+        let dup = vec![Acl::world(31), Acl::world(31)];
+        assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
+    }
+}
