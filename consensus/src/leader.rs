@@ -1,0 +1,530 @@
+//! Candidate and leader rules: phase 1 over the whole unchosen suffix, recovery of open
+//! slots, pipelined phase 2, commit counting, read-index rounds, catch-up, step-down.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::message::Message;
+use crate::replica::{NotLeader, Proposed, Replica, Role, Synced};
+use crate::types::{Ballot, Entry, LogEntry, ServerId, Slot, Zxid};
+
+/// Phase 1 in progress.
+pub(crate) struct Candidate {
+    pub ballot: Ballot,
+    pub from_slot: Slot,
+    pub promises: BTreeMap<ServerId, Vec<LogEntry>>,
+    pub ticks: u32,
+    pub timeout_ticks: u32,
+}
+
+/// A sync waiting for its heartbeat round.
+struct PendingSync {
+    id: u64,
+    origin: ServerId,
+    read_index: Slot,
+    seq: u64,
+}
+
+/// What the leader knows about one peer.
+#[derive(Default)]
+struct Peer {
+    chosen: Slot,
+    heard_tick: u64,
+    acked_seq: u64,
+    snapshot_asked_tick: Option<u64>,
+}
+
+/// Phase 1 done: proposing under `ballot`.
+pub(crate) struct Leader {
+    pub ballot: Ballot,
+    next_slot: Slot,
+    /// Last slot recovered by phase 1; a read index must cover it (Raft's "commit an entry
+    /// of your own term first"), since writes chosen under earlier ballots may sit there.
+    recovered_to: Slot,
+    /// Voters that accepted each open slot under `ballot`.
+    votes: BTreeMap<Slot, BTreeSet<ServerId>>,
+    peers: BTreeMap<ServerId, Peer>,
+    ticks: u64,
+    seq: u64,
+    syncs: Vec<PendingSync>,
+}
+
+impl Replica {
+    /// Starts phase 1 with a fresh ballot in an epoch this server owns.
+    pub(crate) fn campaign(&mut self) {
+        if !self.cfg.is_voter() {
+            return;
+        }
+        let epoch = self
+            .cfg
+            .next_epoch(self.promised.epoch.max(self.epoch_seen));
+        let ballot = Ballot {
+            epoch,
+            id: self.cfg.id,
+        };
+        self.epoch_seen = epoch;
+        self.promised = ballot;
+        self.out.hard_dirty = true;
+        self.leader = None;
+        let limit = u64::from(self.cfg.sync_limit_ticks.max(1));
+        let timeout_ticks = self.cfg.init_limit_ticks + self.rng.below(limit) as u32;
+        let from_slot = self.chosen + 1;
+        self.role = Role::Candidate(Candidate {
+            ballot,
+            from_slot,
+            promises: BTreeMap::new(),
+            ticks: 0,
+            timeout_ticks,
+        });
+        for v in self.cfg.voters.clone() {
+            self.send(v, Message::Prepare { ballot, from_slot });
+        }
+    }
+
+    /// Retries prepares to silent voters each tick; starts over after initLimit (+ jitter).
+    pub(crate) fn tick_candidate(&mut self) {
+        let Role::Candidate(c) = &mut self.role else {
+            return;
+        };
+        c.ticks += 1;
+        if c.ticks >= c.timeout_ticks {
+            self.campaign();
+            return;
+        }
+        let (ballot, from_slot) = (c.ballot, c.from_slot);
+        let silent: Vec<ServerId> = self
+            .cfg
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| !c.promises.contains_key(v))
+            .collect();
+        for v in silent {
+            if v != self.cfg.id {
+                self.send(v, Message::Prepare { ballot, from_slot });
+            }
+        }
+    }
+
+    pub(crate) fn on_promise(&mut self, from: ServerId, ballot: Ballot, accepted: Vec<LogEntry>) {
+        let Role::Candidate(c) = &mut self.role else {
+            return;
+        };
+        if c.ballot != ballot || !self.cfg.voters.contains(&from) {
+            return;
+        }
+        c.promises.insert(from, accepted);
+        if c.promises.len() >= self.cfg.quorum() {
+            let Role::Candidate(c) = std::mem::replace(&mut self.role, Role::Follower) else {
+                unreachable!()
+            };
+            self.become_leader(c);
+        }
+    }
+
+    /// Outbid: whoever refused us promised a higher ballot.
+    pub(crate) fn on_nack(&mut self, ballot: Ballot, promised: Ballot) {
+        self.see_ballot(promised);
+        let mine = match &self.role {
+            Role::Candidate(c) => c.ballot,
+            Role::Leader(l) => l.ballot,
+            _ => return,
+        };
+        if ballot == mine && promised > mine {
+            self.step_down();
+        }
+    }
+
+    /// Recovery (Paxos Made Simple §3): for each slot from the candidate's commit point on,
+    /// keep the value of the highest ballot reported, fill holes with no-ops, and re-propose
+    /// all of them under our ballot before any new value.
+    fn become_leader(&mut self, c: Candidate) {
+        let mut merged: BTreeMap<Slot, (Ballot, Entry)> = BTreeMap::new();
+        for entries in c.promises.into_values() {
+            for e in entries.into_iter().filter(|e| e.slot >= c.from_slot) {
+                if merged.get(&e.slot).is_none_or(|(b, _)| e.ballot > *b) {
+                    merged.insert(e.slot, (e.ballot, e.entry));
+                }
+            }
+        }
+        if self.mutated_skip_recovery() {
+            merged = self
+                .log
+                .range(c.from_slot..)
+                .map(|(s, v)| (*s, v.clone()))
+                .collect();
+        }
+        let last = merged
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(c.from_slot - 1);
+        let mut peers = BTreeMap::new();
+        for p in self
+            .cfg
+            .voters
+            .iter()
+            .chain(&self.cfg.observers)
+            .filter(|p| **p != self.cfg.id)
+        {
+            peers.insert(*p, Peer::default());
+        }
+        self.leader = Some(self.cfg.id);
+        self.follow = c.ballot;
+        self.role = Role::Leader(Box::new(Leader {
+            ballot: c.ballot,
+            next_slot: last + 1,
+            recovered_to: last,
+            votes: BTreeMap::new(),
+            peers,
+            ticks: 0,
+            seq: 0,
+            syncs: Vec::new(),
+        }));
+        let open: Vec<(Slot, Entry)> = (c.from_slot..=last)
+            .map(|s| (s, merged.remove(&s).map_or(Entry::Noop, |(_, e)| e)))
+            .collect();
+        for chunk in open.chunks(self.cfg.entries_per_message_max.max(1)) {
+            self.broadcast_accept(chunk.to_vec());
+        }
+        self.heartbeat();
+    }
+
+    pub(crate) fn propose_batch(&mut self, data: Vec<u8>) -> Result<Proposed, NotLeader> {
+        let Role::Leader(l) = &self.role else {
+            return Err(NotLeader {
+                leader: self.leader,
+            });
+        };
+        let floor = Zxid::new(l.ballot.epoch, 1);
+        let zxid = if self.zxid_seen.0 + 1 > floor.0 {
+            Zxid(self.zxid_seen.0 + 1)
+        } else {
+            floor
+        };
+        if zxid.epoch() != l.ballot.epoch || zxid.counter() > self.cfg.zxid_counter_max {
+            // Counter exhausted: move to a new epoch at once, without an election timeout.
+            self.campaign();
+            return Err(NotLeader {
+                leader: Some(self.cfg.id),
+            });
+        }
+        let Role::Leader(l) = &mut self.role else {
+            unreachable!()
+        };
+        let slot = l.next_slot;
+        l.next_slot += 1;
+        self.see_zxid(zxid);
+        self.broadcast_accept(vec![(slot, Entry::Batch { zxid, data })]);
+        Ok(Proposed { slot, zxid })
+    }
+
+    /// Phase 2a to every voter, self included (our own vote counts once durable).
+    fn broadcast_accept(&mut self, entries: Vec<(Slot, Entry)>) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        for (s, _) in &entries {
+            l.votes.entry(*s).or_default();
+        }
+        let (ballot, commit) = (l.ballot, self.chosen);
+        for v in self.cfg.voters.clone() {
+            self.send(
+                v,
+                Message::Accept {
+                    ballot,
+                    entries: entries.clone(),
+                    commit,
+                },
+            );
+        }
+    }
+
+    /// Counts a vote; a slot is chosen once a majority accepted it under our ballot.
+    pub(crate) fn on_accepted(
+        &mut self,
+        from: ServerId,
+        ballot: Ballot,
+        slots: Vec<Slot>,
+        chosen: Slot,
+    ) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if ballot != l.ballot || !self.cfg.voters.contains(&from) {
+            return;
+        }
+        let ticks = l.ticks;
+        if let Some(p) = l.peers.get_mut(&from) {
+            p.heard_tick = ticks;
+            p.chosen = p.chosen.max(chosen);
+        }
+        for s in slots {
+            if let Some(v) = l.votes.get_mut(&s) {
+                v.insert(from);
+            }
+        }
+        self.advance_leader_commit();
+    }
+
+    fn advance_leader_commit(&mut self) {
+        let need = self.votes_needed();
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let before = self.chosen;
+        while l
+            .votes
+            .get(&(self.chosen + 1))
+            .is_some_and(|v| v.len() >= need)
+        {
+            self.chosen += 1;
+            l.votes.remove(&self.chosen);
+        }
+        if self.chosen != before {
+            self.out.hard_dirty = true;
+            self.emit_committed();
+            let observers = self.cfg.observers.clone();
+            for o in observers {
+                self.catch_up(o);
+            }
+        }
+    }
+
+    pub(crate) fn on_heartbeat_ack(
+        &mut self,
+        from: ServerId,
+        ballot: Ballot,
+        seq: u64,
+        chosen: Slot,
+    ) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if ballot != l.ballot {
+            return;
+        }
+        let ticks = l.ticks;
+        if let Some(p) = l.peers.get_mut(&from) {
+            p.heard_tick = ticks;
+            p.chosen = p.chosen.max(chosen);
+            p.acked_seq = p.acked_seq.max(seq);
+        }
+        self.release_syncs();
+        self.catch_up(from);
+    }
+
+    pub(crate) fn tick_leader(&mut self) {
+        let quorum = self.cfg.quorum();
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        l.ticks += 1;
+        let window = u64::from(self.cfg.sync_limit_ticks);
+        let heard = 1 + l
+            .peers
+            .iter()
+            .filter(|(id, p)| self.cfg.voters.contains(id) && l.ticks - p.heard_tick <= window)
+            .count();
+        if heard < quorum {
+            // Cannot hear a quorum for syncLimit ticks: stop serving (ZooKeeper does the same).
+            self.step_down();
+            return;
+        }
+        if l.ticks % u64::from(self.cfg.heartbeat_ticks.max(1)) == 0 {
+            self.heartbeat();
+            self.resend_accepts();
+            let peers: Vec<ServerId> = self
+                .cfg
+                .voters
+                .iter()
+                .chain(&self.cfg.observers)
+                .copied()
+                .collect();
+            for p in peers {
+                self.catch_up(p);
+            }
+        }
+    }
+
+    /// Starts a read-index round: every heartbeat carries a new round number.
+    fn heartbeat(&mut self) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        l.seq += 1;
+        let (ballot, commit, seq) = (l.ballot, self.chosen, l.seq);
+        let peers: Vec<ServerId> = l.peers.keys().copied().collect();
+        for p in peers {
+            self.send(
+                p,
+                Message::Heartbeat {
+                    ballot,
+                    commit,
+                    seq,
+                },
+            );
+        }
+        self.release_syncs();
+    }
+
+    /// Re-sends open slots to voters that have not accepted them (lost or reordered accepts).
+    fn resend_accepts(&mut self) {
+        let Role::Leader(l) = &self.role else { return };
+        let (ballot, commit, max) = (
+            l.ballot,
+            self.chosen,
+            self.cfg.entries_per_message_max.max(1),
+        );
+        let mut per_peer: BTreeMap<ServerId, Vec<(Slot, Entry)>> = BTreeMap::new();
+        for (s, votes) in &l.votes {
+            for v in self
+                .cfg
+                .voters
+                .iter()
+                .filter(|v| **v != self.cfg.id && !votes.contains(v))
+            {
+                let batch = per_peer.entry(*v).or_default();
+                if batch.len() < max {
+                    if let Some((_, e)) = self.log.get(s) {
+                        batch.push((*s, e.clone()));
+                    }
+                }
+            }
+        }
+        for (to, entries) in per_peer.into_iter().filter(|(_, e)| !e.is_empty()) {
+            self.send(
+                to,
+                Message::Accept {
+                    ballot,
+                    entries,
+                    commit,
+                },
+            );
+        }
+    }
+
+    /// Sends chosen entries a peer lacks, or asks the host for a snapshot when the log was
+    /// compacted past what the peer needs.
+    fn catch_up(&mut self, to: ServerId) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let ticks = l.ticks;
+        let Some(p) = l.peers.get_mut(&to) else {
+            return;
+        };
+        if p.chosen >= self.chosen {
+            return;
+        }
+        let ballot = l.ballot;
+        if p.chosen < self.snap.slot {
+            let asked_recently = p
+                .snapshot_asked_tick
+                .is_some_and(|t| ticks - t < u64::from(self.cfg.sync_limit_ticks));
+            if !asked_recently {
+                p.snapshot_asked_tick = Some(ticks);
+                self.out.snapshot_wanted.push(to);
+            }
+            return;
+        }
+        let from = p.chosen + 1;
+        let upto = self
+            .chosen
+            .min(p.chosen + self.cfg.entries_per_message_max.max(1) as u64);
+        let entries: Vec<(Slot, Entry)> = (from..=upto)
+            .map(|s| {
+                (
+                    s,
+                    self.log
+                        .get(&s)
+                        .unwrap_or_else(|| panic!("chosen slot {s} missing"))
+                        .1
+                        .clone(),
+                )
+            })
+            .collect();
+        self.send(to, Message::Learn { ballot, entries });
+    }
+
+    /// Local syncs and syncs forwarded by followers.
+    pub(crate) fn start_sync(&mut self, id: u64, origin: ServerId) -> Result<(), NotLeader> {
+        match &mut self.role {
+            Role::Leader(l) => {
+                let read_index = self.chosen.max(l.recovered_to);
+                let seq = l.seq + 1;
+                l.syncs.push(PendingSync {
+                    id,
+                    origin,
+                    read_index,
+                    seq,
+                });
+                self.heartbeat();
+                Ok(())
+            }
+            _ if origin != self.cfg.id => Ok(()), // forwarded to a non-leader: dropped
+            _ => match self.leader {
+                Some(leader) => {
+                    self.send(leader, Message::SyncRequest { id });
+                    Ok(())
+                }
+                None => Err(NotLeader { leader: None }),
+            },
+        }
+    }
+
+    /// Releases syncs whose round a quorum (self included) has acknowledged.
+    fn release_syncs(&mut self) {
+        let quorum = self.cfg.quorum();
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let mut acks: Vec<u64> = l
+            .peers
+            .iter()
+            .filter(|(id, _)| self.cfg.voters.contains(id))
+            .map(|(_, p)| p.acked_seq)
+            .collect();
+        if self.cfg.is_voter() {
+            acks.push(l.seq);
+        }
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        let Some(&confirmed) = acks.get(quorum - 1) else {
+            return;
+        };
+        let (done, rest): (Vec<PendingSync>, Vec<PendingSync>) =
+            l.syncs.drain(..).partition(|s| s.seq <= confirmed);
+        l.syncs = rest;
+        for s in done {
+            if s.origin == self.cfg.id {
+                self.out.synced.push(Synced {
+                    id: s.id,
+                    read_index: s.read_index,
+                });
+            } else {
+                self.send(
+                    s.origin,
+                    Message::SyncReply {
+                        id: s.id,
+                        read_index: s.read_index,
+                    },
+                );
+            }
+        }
+    }
+
+    fn votes_needed(&self) -> usize {
+        #[cfg(feature = "mutations")]
+        if self.mutated(crate::config::Mutation::CommitWithoutQuorum) {
+            return (self.cfg.quorum() - 1).max(1);
+        }
+        self.cfg.quorum()
+    }
+
+    fn mutated_skip_recovery(&self) -> bool {
+        #[cfg(feature = "mutations")]
+        return self.mutated(crate::config::Mutation::SkipPhase1Recovery);
+        #[cfg(not(feature = "mutations"))]
+        false
+    }
+}
