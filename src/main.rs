@@ -1,1 +1,119 @@
-fn main() {}
+//! The `ferrozk` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ferrozk::config::{self, Config};
+use tracing::{error, warn};
+
+/// A ZooKeeper-compatible coordination server. Existing ZooKeeper clients (Java, Curator,
+/// kazoo, C, Go, Node, zkCli.sh) connect to it unchanged.
+#[derive(Parser)]
+#[command(name = "ferrozk", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    ///
+    /// Without --config it runs standalone on 127.0.0.1:2181 with data under
+    /// ./ferrozk-data. With --config it reads a ZooKeeper zoo.cfg (tickTime, dataDir,
+    /// clientPort, clientPortAddress, maxClientCnxns, min/maxSessionTimeout,
+    /// 4lw.commands.whitelist, extendedTypesEnabled, jute.maxbuffer, ...). --port and
+    /// --data-dir override what the file says. Logs go to stderr; RUST_LOG sets the level
+    /// (e.g. RUST_LOG=debug).
+    Serve {
+        /// A ZooKeeper zoo.cfg file.
+        #[arg(long, short = 'c', value_name = "ZOO_CFG")]
+        config: Option<PathBuf>,
+        /// Client port (overrides clientPort).
+        #[arg(long, short = 'p')]
+        port: Option<u16>,
+        /// Data directory (overrides dataDir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            config,
+            port,
+            data_dir,
+        } => serve(config, port, data_dir),
+    }
+}
+
+fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>) -> ExitCode {
+    let mut cfg = match &path {
+        None => Config::default(),
+        Some(p) => match config::parse_zoo_cfg(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ferrozk: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if !cfg.unknown_keys.is_empty() {
+        warn!(keys = ?cfg.unknown_keys, "zoo.cfg keys ferrozk does not use (ignored)");
+    }
+    if let Some(p) = port {
+        cfg.client_port = p;
+    }
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    if let Err(e) = std::fs::create_dir_all(&cfg.data_dir) {
+        eprintln!(
+            "ferrozk: cannot create data directory {}: {e}",
+            cfg.data_dir.display()
+        );
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferrozk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = ferrozk::server::run(cfg) => r,
+            _ = shutdown_signal() => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,1 +1,104 @@
-//! server
+//! The tokio glue: the listener, one task per connection, and the driver task that owns
+//! all state. Pure logic lives in `tree`, `txn`, `session` and `watch`.
+
+mod connection;
+pub mod driver;
+mod fourlw_shim;
+mod outbox;
+mod pipeline;
+pub mod request;
+mod stats;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::Config;
+pub use stats::VERSION;
+
+/// Identifies one client connection on this server.
+pub type ConnId = u64;
+
+/// Messages the driver may have queued before connection tasks wait (backpressure).
+const DRIVER_QUEUE_MAX: usize = 16 * 1024;
+
+/// Counts connections per client IP for `maxClientCnxns`.
+#[derive(Default)]
+struct PerIp {
+    counts: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl PerIp {
+    fn try_add(&self, ip: IpAddr, max: u32) -> bool {
+        let mut m = self.counts.lock().expect("per-ip lock");
+        let n = m.entry(ip).or_insert(0);
+        if max != 0 && *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn remove(&self, ip: IpAddr) {
+        let mut m = self.counts.lock().expect("per-ip lock");
+        if let Some(n) = m.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Binds the client port and serves until the process is stopped.
+///
+/// # Errors
+/// When the client port cannot be bound.
+pub async fn run(config: Config) -> std::io::Result<()> {
+    let addr = SocketAddr::new(config.client_port_address, config.client_port);
+    let listener = TcpListener::bind(addr).await?;
+    info!(%addr, "ferrozk {VERSION} serving clients (standalone; data is held in memory)");
+    serve(listener, config).await
+}
+
+/// Serves clients on an already bound listener (tests bind port 0 themselves).
+///
+/// # Errors
+/// Only when accepting fails fatally.
+pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
+    let (tx, rx) = mpsc::channel(DRIVER_QUEUE_MAX);
+    let limits = connection::ConnLimits {
+        frame_bytes_max: config.jute_max_buffer,
+    };
+    let max_per_ip = config.max_client_cnxns;
+    tokio::spawn(driver::Driver::new(config).run(rx));
+    let per_ip = Arc::new(PerIp::default());
+    let next_id = AtomicU64::new(1);
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !per_ip.try_add(remote.ip(), max_per_ip) {
+            warn!(%remote, max = max_per_ip, "too many connections from this address (maxClientCnxns), closing");
+            drop(stream);
+            continue;
+        }
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let tx = tx.clone();
+        let per_ip = per_ip.clone();
+        tokio::spawn(async move {
+            connection::serve(id, stream, remote, tx, limits).await;
+            per_ip.remove(remote.ip());
+        });
+    }
+}

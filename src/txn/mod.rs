@@ -47,17 +47,35 @@ pub struct CreateOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnOp {
     /// A new session with its negotiated timeout (the id is `Txn::session`).
-    CreateSession { timeout_ms: i32 },
+    CreateSession {
+        timeout_ms: i32,
+    },
     /// Close (or expire) `Txn::session`, deleting its ephemerals.
     CloseSession,
     Create(CreateOp),
-    Delete { path: String, version: i32 },
+    Delete {
+        path: String,
+        version: i32,
+    },
     /// The container/TTL reaper's delete (op 20): only childless containers and TTL nodes.
-    DeleteContainer { path: String },
-    SetData { path: String, data: Option<Bytes>, version: i32 },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    DeleteContainer {
+        path: String,
+    },
+    SetData {
+        path: String,
+        data: Option<Bytes>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
     /// check (13): valid only inside multi.
-    Check { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
     /// multi (14): create/delete/setData/check ops, all or nothing.
     Multi(Vec<TxnOp>),
     /// A request the stamper refused from configuration alone; it still takes a zxid.

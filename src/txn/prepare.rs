@@ -26,10 +26,26 @@ pub struct Meta {
 /// A checked change, ready to apply.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Create { path: String, data: Option<bytes::Bytes>, acl: Arc<Vec<Acl>>, owner: i64, reply: CreateReply },
-    Delete { path: String },
-    SetData { path: String, data: Option<bytes::Bytes>, version: i32 },
-    SetAcl { path: String, acl: Arc<Vec<Acl>>, aversion: i32 },
+    Create {
+        path: String,
+        data: Option<bytes::Bytes>,
+        acl: Arc<Vec<Acl>>,
+        owner: i64,
+        reply: CreateReply,
+    },
+    Delete {
+        path: String,
+    },
+    SetData {
+        path: String,
+        data: Option<bytes::Bytes>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Arc<Vec<Acl>>,
+        aversion: i32,
+    },
     Check,
 }
 
@@ -51,7 +67,10 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// A view of the tree with nothing pending.
     pub fn new(tree: &'a DataTree) -> View<'a> {
-        View { tree, overlay: HashMap::new() }
+        View {
+            tree,
+            overlay: HashMap::new(),
+        }
     }
 
     fn meta(&self, path: &str) -> Option<Meta> {
@@ -71,13 +90,22 @@ impl<'a> View<'a> {
     /// Records a change's effect so later ops of the same multi see it.
     pub fn record(&mut self, change: &Change) {
         match change {
-            Change::Create { path, acl, owner, .. } => {
+            Change::Create {
+                path, acl, owner, ..
+            } => {
                 let parent = path::parent_of(path).expect("checked path").to_owned();
                 let mut p = self.meta(&parent).expect("checked parent");
                 p.cversion = p.cversion.saturating_add(1);
                 p.num_children += 1;
                 self.overlay.insert(parent, Some(p));
-                let m = Meta { version: 0, aversion: 0, cversion: 0, num_children: 0, owner: *owner, acl: acl.clone() };
+                let m = Meta {
+                    version: 0,
+                    aversion: 0,
+                    cversion: 0,
+                    num_children: 0,
+                    owner: *owner,
+                    acl: acl.clone(),
+                };
                 self.overlay.insert(path.clone(), Some(m));
             }
             Change::Delete { path } => {
@@ -92,7 +120,11 @@ impl<'a> View<'a> {
                 m.version = *version;
                 self.overlay.insert(path.clone(), Some(m));
             }
-            Change::SetAcl { path, acl, aversion } => {
+            Change::SetAcl {
+                path,
+                acl,
+                aversion,
+            } => {
                 let mut m = self.meta(path).expect("checked node");
                 m.acl = acl.clone();
                 m.aversion = *aversion;
@@ -126,25 +158,48 @@ pub fn is_ttl_flags(flags: i32) -> bool {
 }
 
 /// Checks one op. `in_multi` switches the create rules (flags decide the node type).
-pub fn prepare(view: &View<'_>, op: &TxnOp, session: i64, ids: &[Id], sessions_live: impl Fn(i64) -> bool, in_multi: bool) -> Checked {
+pub fn prepare(
+    view: &View<'_>,
+    op: &TxnOp,
+    session: i64,
+    ids: &[Id],
+    sessions_live: impl Fn(i64) -> bool,
+    in_multi: bool,
+) -> Checked {
     match op {
         TxnOp::Create(c) => prepare_create(view, c, session, ids, &sessions_live, in_multi),
         TxnOp::Delete { path, version } => prepare_delete(view, path, *version, ids),
         TxnOp::DeleteContainer { path } => prepare_delete_container(view, path),
-        TxnOp::SetData { path, data, version } => {
+        TxnOp::SetData {
+            path,
+            data,
+            version,
+        } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
             let m = view.meta(path).ok_or(ErrorCode::NoNode)?;
             need(&m, ids, perms::WRITE)?;
             let version = check_version(*version, m.version)?;
-            Ok(Change::SetData { path: path.clone(), data: data.clone(), version })
+            Ok(Change::SetData {
+                path: path.clone(),
+                data: data.clone(),
+                version,
+            })
         }
-        TxnOp::SetAcl { path, acl: list, version } => {
+        TxnOp::SetAcl {
+            path,
+            acl: list,
+            version,
+        } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
             let fixed = acl::fixup(list, ids)?;
             let m = view.meta(path).ok_or(ErrorCode::NoNode)?;
             need(&m, ids, perms::ADMIN)?;
             let aversion = check_version(*version, m.aversion)?;
-            Ok(Change::SetAcl { path: path.clone(), acl: view.tree.intern_acl(fixed), aversion })
+            Ok(Change::SetAcl {
+                path: path.clone(),
+                acl: view.tree.intern_acl(fixed),
+                aversion,
+            })
         }
         TxnOp::Check { path, version } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
@@ -160,15 +215,30 @@ pub fn prepare(view: &View<'_>, op: &TxnOp, session: i64, ids: &[Id], sessions_l
     }
 }
 
-fn prepare_create(view: &View<'_>, c: &CreateOp, session: i64, ids: &[Id], sessions_live: &dyn Fn(i64) -> bool, in_multi: bool) -> Checked {
+fn prepare_create(
+    view: &View<'_>,
+    c: &CreateOp,
+    session: i64,
+    ids: &[Id],
+    sessions_live: &dyn Fn(i64) -> bool,
+    in_multi: bool,
+) -> Checked {
     let flags = c.flags;
     if !(0..=6).contains(&flags) {
         return Err(ErrorCode::BadArguments);
     }
     let ephemeral = matches!(flags, 1 | 3);
     let sequential = matches!(flags, 2 | 3 | 6);
-    let container = if in_multi { flags == 4 } else { c.kind == CreateKind::Container };
-    let ttl_node = if in_multi { is_ttl_flags(flags) } else { c.kind == CreateKind::Ttl };
+    let container = if in_multi {
+        flags == 4
+    } else {
+        c.kind == CreateKind::Container
+    };
+    let ttl_node = if in_multi {
+        is_ttl_flags(flags)
+    } else {
+        c.kind == CreateKind::Ttl
+    };
     if ephemeral && !container && !sessions_live(session) {
         return Err(ErrorCode::SessionExpired);
     }
@@ -204,7 +274,13 @@ fn prepare_create(view: &View<'_>, c: &CreateOp, session: i64, ids: &[Id], sessi
         (_, CreateKind::Create) if !container && !ttl_node => CreateReply::Path,
         _ => CreateReply::PathStat,
     };
-    Ok(Change::Create { path: full, data: c.data.clone(), acl: view.tree.intern_acl(fixed), owner, reply })
+    Ok(Change::Create {
+        path: full,
+        data: c.data.clone(),
+        acl: view.tree.intern_acl(fixed),
+        owner,
+        reply,
+    })
 }
 
 fn prepare_delete(view: &View<'_>, p: &str, version: i32, ids: &[Id]) -> Checked {
@@ -227,7 +303,10 @@ fn prepare_delete_container(view: &View<'_>, p: &str) -> Checked {
         return Err(ErrorCode::BadArguments);
     }
     let node = view.meta(p).ok_or(ErrorCode::NoNode)?;
-    if !matches!(NodeKind::from_owner(node.owner), NodeKind::Container | NodeKind::Ttl(_)) {
+    if !matches!(
+        NodeKind::from_owner(node.owner),
+        NodeKind::Container | NodeKind::Ttl(_)
+    ) {
         return Err(ErrorCode::BadVersion);
     }
     if node.num_children > 0 {

@@ -1,0 +1,325 @@
+//! The one task that owns the replicated state, the session tracker, the watch registry
+//! and the table of connections. Everything that changes or reads the tree happens here,
+//! in arrival order, so a session's replies go out in request order and a watch event is
+//! queued before the reply to the write that caused it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent};
+use jute::{Field, Id};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use super::outbox::Outbox;
+use super::request::Request;
+use super::stats::{ConnStats, ServerStats};
+use super::ConnId;
+use crate::config::Config;
+use crate::session::{self, ExpiryTracker};
+use crate::txn::stamp::{StampRules, Stamper};
+use crate::txn::{apply, Applied, State, Txn, TxnOp};
+use crate::watch::Registry;
+
+/// Messages from connection tasks (and timers) to the driver.
+pub enum DriverMsg {
+    /// A handshake: create or resume a session.
+    Connect {
+        conn: ConnId,
+        remote: SocketAddr,
+        req: ConnectRequest,
+        outbox: Arc<Outbox>,
+    },
+    /// One request, in the connection's order.
+    Request {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        received: Instant,
+    },
+    /// The socket closed.
+    Closed { conn: ConnId },
+    /// A four-letter word wants its text.
+    FourLetter {
+        cmd: &'static str,
+        arg: Option<i64>,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// A connection as the driver knows it.
+pub(super) struct Conn {
+    pub outbox: Arc<Outbox>,
+    pub remote: SocketAddr,
+    pub session: Option<i64>,
+    pub timeout_ms: i32,
+    /// Identities for ACL checks: `ip:<addr>` plus what auth added.
+    pub ids: Arc<Vec<Id>>,
+    pub stats: ConnStats,
+}
+
+/// The driver's state.
+pub struct Driver {
+    pub(super) config: Config,
+    pub(super) state: State,
+    pub(super) stamper: Stamper,
+    pub(super) expiry: ExpiryTracker,
+    pub(super) watches: Registry,
+    pub(super) conns: HashMap<ConnId, Conn>,
+    pub(super) owners: HashMap<i64, ConnId>,
+    pub(super) next_session_id: i64,
+    pub(super) stats: ServerStats,
+    pub(super) started: Instant,
+}
+
+/// Wall clock in ms since the Unix epoch: the time the leader stamps into commands.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Driver {
+    /// A driver over a fresh state.
+    pub fn new(config: Config) -> Driver {
+        let rules = StampRules {
+            extended_types_enabled: config.extended_types_enabled,
+        };
+        let tick = config.tick_time_ms;
+        Driver {
+            state: State::default(),
+            stamper: Stamper::new(0, rules),
+            expiry: ExpiryTracker::new(tick),
+            watches: Registry::default(),
+            conns: HashMap::new(),
+            owners: HashMap::new(),
+            next_session_id: session::first_session_id(1, now_ms()),
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            config,
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<DriverMsg>) {
+        let tick = Duration::from_millis(u64::from(self.config.tick_time_ms.clamp(1, 1000)));
+        let mut timer = tokio::time::interval(tick);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        return;
+                    }
+                    for msg in batch.drain(..) {
+                        self.handle(msg);
+                    }
+                }
+                _ = timer.tick() => self.expire_sessions(),
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: DriverMsg) {
+        match msg {
+            DriverMsg::Connect {
+                conn,
+                remote,
+                req,
+                outbox,
+            } => self.connect(conn, remote, req, outbox),
+            DriverMsg::Request {
+                conn,
+                xid,
+                req,
+                received,
+            } => self.request(conn, xid, req, received),
+            DriverMsg::Closed { conn } => self.closed(conn),
+            DriverMsg::FourLetter { cmd, arg, reply } => {
+                let _ = reply.send(self.four_letter(cmd, arg));
+            }
+        }
+    }
+
+    /// Stamps, applies and fires one write; the events are queued on the watchers'
+    /// connections before the caller sends its reply.
+    pub(super) fn write(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        ids: Arc<Vec<Id>>,
+        op: TxnOp,
+    ) -> Applied {
+        let txn: Txn = self.stamper.stamp(session, cxid, ids, op, now_ms());
+        let applied = apply(&mut self.state, &txn);
+        self.fire(&applied);
+        applied
+    }
+
+    fn fire(&mut self, applied: &Applied) {
+        if applied.triggers.is_empty() {
+            return;
+        }
+        for ev in self.watches.fire(&applied.triggers) {
+            if let Some(c) = self.conns.get(&ev.conn) {
+                let header = ReplyHeader {
+                    xid: -1,
+                    zxid: applied.zxid,
+                    err: 0,
+                };
+                let event = WatcherEvent {
+                    r#type: ev.event as i32,
+                    state: 3,
+                    path: ev.path,
+                };
+                c.outbox.push_frame(|out| {
+                    header.encode(out);
+                    event.encode(out);
+                });
+                self.stats.packets_sent += 1;
+            }
+        }
+    }
+
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        remote: SocketAddr,
+        req: ConnectRequest,
+        outbox: Arc<Outbox>,
+    ) {
+        let ids = Arc::new(vec![Id {
+            scheme: "ip".into(),
+            id: remote.ip().to_string(),
+        }]);
+        self.stats.packets_received += 1;
+        if req.last_zxid_seen > self.state.last_zxid {
+            info!(conn, %remote, "client has seen zxid {:#x}, ahead of ours {:#x}: closing", req.last_zxid_seen, self.state.last_zxid);
+            outbox.close();
+            return;
+        }
+        let (min, max) = self.config.session_timeout_range_ms();
+        let timeout = session::negotiate_timeout(req.time_out, min, max);
+        let now = now_ms();
+        let session_id = if req.session_id == 0 {
+            let id = self.next_session_id;
+            self.next_session_id += 1;
+            let applied = self.write(
+                id,
+                0,
+                ids.clone(),
+                TxnOp::CreateSession {
+                    timeout_ms: timeout,
+                },
+            );
+            debug!(
+                conn,
+                session = format_args!("{id:#x}"),
+                zxid = applied.zxid,
+                "session created"
+            );
+            id
+        } else {
+            let id = req.session_id;
+            let alive = self.state.sessions.contains_key(&id) && self.expiry.contains(id);
+            if !alive || req.passwd.as_ref() != session::password(id) {
+                info!(conn, %remote, session = format_args!("{id:#x}"), "session expired or wrong password: closing");
+                let resp = ConnectResponse {
+                    passwd: vec![0u8; 16].into(),
+                    read_only: req.read_only.map(|_| false),
+                    ..Default::default()
+                };
+                outbox.push_frame(|out| resp.encode(out));
+                outbox.close();
+                return;
+            }
+            if let Some(old) = self.owners.get(&id).copied() {
+                if old != conn {
+                    if let Some(c) = self.conns.get_mut(&old) {
+                        c.outbox.close();
+                        c.session = None;
+                    }
+                }
+            }
+            id
+        };
+        self.expiry.touch(session_id, timeout, now);
+        self.owners.insert(session_id, conn);
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id,
+            passwd: session::password(session_id).to_vec().into(),
+            read_only: req.read_only.map(|_| false),
+        };
+        outbox.push_frame(|out| resp.encode(out));
+        self.stats.packets_sent += 1;
+        let stats = ConnStats::new(now, timeout);
+        self.conns.insert(
+            conn,
+            Conn {
+                outbox,
+                remote,
+                session: Some(session_id),
+                timeout_ms: timeout,
+                ids,
+                stats,
+            },
+        );
+    }
+
+    fn closed(&mut self, conn: ConnId) {
+        self.watches.remove_connection(conn);
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(s) = c.session {
+                if self.owners.get(&s) == Some(&conn) {
+                    self.owners.remove(&s);
+                }
+            }
+        }
+    }
+
+    /// Closes every session whose deadline passed: a closeSession command each, as the
+    /// leader's expirer submits it.
+    fn expire_sessions(&mut self) {
+        let now = now_ms();
+        for s in self.expiry.expire(now) {
+            info!(session = format_args!("{s:#x}"), "session expired");
+            self.close_session(s);
+        }
+    }
+
+    /// Applies closeSession for an expired `session` and closes the connection that holds it.
+    fn close_session(&mut self, session: i64) {
+        self.write(session, 0, Arc::new(Vec::new()), TxnOp::CloseSession);
+        self.close_session_after_reply(session);
+    }
+
+    /// Forgets a closed session and closes its connection once queued replies are out.
+    pub(super) fn close_session_after_reply(&mut self, session: i64) {
+        self.expiry.remove(session);
+        if let Some(conn) = self.owners.remove(&session) {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = None;
+                c.outbox.close();
+            }
+        }
+    }
+
+    pub(super) fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Number of requests in flight over all connections.
+    pub(super) fn outstanding(&self) -> u64 {
+        self.conns
+            .values()
+            .map(|c| c.outbox.outstanding.load(Ordering::Relaxed) as u64)
+            .sum()
+    }
+}

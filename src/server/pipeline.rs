@@ -1,0 +1,671 @@
+//! The whole request path in one place: every request is a write (stamped and applied),
+//! a read of the local tree, or handled by the session layer. Runs on the driver task,
+//! so a session's requests are answered in the order they were sent.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use jute::data::perms;
+use jute::multi::{MultiOp, MultiResponse, MultiResult};
+use jute::proto::*;
+use jute::{ClientInfo, ErrorCode, Field, Id, OpCode};
+use tracing::{info, warn};
+
+use super::driver::{now_ms, Driver};
+use super::request::Request;
+use super::ConnId;
+use crate::tree::{acl, Node};
+use crate::txn::{CreateKind, CreateOp, OpResult, TxnOp};
+use crate::watch::{Table, PERSISTENT, RECURSIVE, STANDARD};
+
+/// What the caller of a request is.
+struct Caller {
+    conn: ConnId,
+    session: i64,
+    xid: i32,
+    ids: Arc<Vec<Id>>,
+}
+
+impl Driver {
+    /// Answers one request of an established session.
+    pub(super) fn request(&mut self, conn: ConnId, xid: i32, req: Request, received: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(session) = c.session else {
+            c.outbox.answered();
+            return;
+        };
+        c.stats.received += 1;
+        let ids = c.ids.clone();
+        self.stats.packets_received += 1;
+        self.expiry.renew(session, now_ms());
+        let op = opcode_of(&req);
+        let caller = Caller {
+            conn,
+            session,
+            xid,
+            ids,
+        };
+        self.dispatch(&caller, req);
+        let latency = received.elapsed().as_millis() as u64;
+        self.stats.latency.record(latency);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats
+                .on_response(op, xid, self.state.last_zxid, now_ms(), latency);
+        }
+    }
+
+    fn dispatch(&mut self, c: &Caller, req: Request) {
+        match req {
+            Request::Ping => self.reply_empty(c.conn, -2, self.state.last_zxid, 0),
+            Request::Create { op, req } => {
+                let kind = match op {
+                    OpCode::CREATE2 => CreateKind::Create2,
+                    OpCode::CREATE_CONTAINER => CreateKind::Container,
+                    _ => CreateKind::Create,
+                };
+                let create = CreateOp {
+                    path: req.path,
+                    data: req.data,
+                    acl: req.acl,
+                    flags: req.flags,
+                    kind,
+                    ttl: -1,
+                };
+                self.write_and_reply(c, TxnOp::Create(create));
+            }
+            Request::CreateTtl(r) => {
+                let create = CreateOp {
+                    path: r.path,
+                    data: r.data,
+                    acl: r.acl,
+                    flags: r.flags,
+                    kind: CreateKind::Ttl,
+                    ttl: r.ttl,
+                };
+                self.write_and_reply(c, TxnOp::Create(create));
+            }
+            Request::Delete(r) => self.write_and_reply(
+                c,
+                TxnOp::Delete {
+                    path: r.path,
+                    version: r.version,
+                },
+            ),
+            Request::DeleteContainer(path) => {
+                self.write_and_reply(c, TxnOp::DeleteContainer { path })
+            }
+            Request::SetData(r) => self.write_and_reply(
+                c,
+                TxnOp::SetData {
+                    path: r.path,
+                    data: r.data,
+                    version: r.version,
+                },
+            ),
+            Request::SetAcl(r) => self.write_and_reply(
+                c,
+                TxnOp::SetAcl {
+                    path: r.path,
+                    acl: r.acl,
+                    version: r.version,
+                },
+            ),
+            Request::Multi(ops) => {
+                let op = match ops.iter().map(multi_op_to_txn).collect::<Option<Vec<_>>>() {
+                    Some(ops) => TxnOp::Multi(ops),
+                    None => TxnOp::Error(ErrorCode::MarshallingError),
+                };
+                self.write_and_reply(c, op);
+            }
+            Request::Reconfig(_) => {
+                let code = if self.config.reconfig_enabled {
+                    ErrorCode::Unimplemented
+                } else {
+                    ErrorCode::ReconfigDisabled
+                };
+                self.write_and_reply(c, TxnOp::Error(code));
+            }
+            Request::Malformed(op) if op.is_write() => {
+                self.write_and_reply(c, TxnOp::Error(ErrorCode::MarshallingError))
+            }
+            Request::Malformed(_) => self.reply_empty(
+                c.conn,
+                c.xid,
+                self.state.last_zxid,
+                ErrorCode::MarshallingError.code(),
+            ),
+            Request::CloseSession => {
+                let applied = self.write(c.session, c.xid, c.ids.clone(), TxnOp::CloseSession);
+                self.reply_empty(c.conn, c.xid, applied.zxid, 0);
+                self.close_session_after_reply(c.session);
+            }
+            Request::Check | Request::Unknown(_) => {
+                self.reply_empty(c.conn, c.xid, -1, ErrorCode::Unimplemented.code());
+                self.close_conn(c.conn);
+            }
+            Request::Auth(p) => self.auth(c, p),
+            Request::Sasl(_) => {
+                warn!(
+                    conn = c.conn,
+                    "SASL requested but not configured: AuthFailed"
+                );
+                self.reply_empty(
+                    c.conn,
+                    c.xid,
+                    self.state.last_zxid,
+                    ErrorCode::AuthFailed.code(),
+                );
+                self.close_conn(c.conn);
+            }
+            Request::SetWatches(w) => self.set_watches(c, w),
+            Request::AddWatch(r) => self.add_watch(c, r),
+            Request::CheckWatches(r) => self.watch_check_or_remove(c, &r.path, r.r#type, false),
+            Request::RemoveWatches(r) => self.watch_check_or_remove(c, &r.path, r.r#type, true),
+            Request::WhoAmI => {
+                let info: Vec<ClientInfo> = c.ids.iter().map(client_info).collect();
+                let resp = WhoAmIResponse { client_info: info };
+                self.reply(c.conn, c.xid, self.state.last_zxid, 0, |o| resp.encode(o));
+            }
+            Request::Sync(r) => {
+                let resp = SyncResponse { path: r.path };
+                self.reply(c.conn, c.xid, self.state.last_zxid, 0, |o| resp.encode(o));
+            }
+            Request::GetEphemerals(r) => {
+                let prefix = r.prefix_path.trim();
+                let all = prefix.is_empty() || prefix == "/";
+                let ephemerals: Vec<String> = self
+                    .state
+                    .tree
+                    .ephemerals_of(c.session)
+                    .filter(|p| all || p.starts_with(prefix))
+                    .map(str::to_owned)
+                    .collect();
+                let resp = GetEphemeralsResponse { ephemerals };
+                self.reply(c.conn, c.xid, self.state.last_zxid, 0, |o| resp.encode(o));
+            }
+            read => self.read(c, read),
+        }
+    }
+
+    /// Local reads: look up, check READ, register the watch in the same step, reply.
+    fn read(&mut self, c: &Caller, req: Request) {
+        let zxid = self.state.last_zxid;
+        let result: Result<Box<dyn FnOnce(&mut BytesMut)>, ErrorCode> = match req {
+            Request::Exists(r) => {
+                if r.path.contains('\0') {
+                    Err(ErrorCode::BadArguments)
+                } else {
+                    let found = self
+                        .state
+                        .tree
+                        .get(&r.path)
+                        .map(|n| (acl::check(&n.acl, &c.ids, perms::READ), n.client_stat()));
+                    match found {
+                        Some((false, _)) => Err(ErrorCode::NoAuth),
+                        other => {
+                            if r.watch {
+                                self.watches.add(c.conn, &r.path, Table::Data, STANDARD);
+                            }
+                            match other {
+                                Some((_, stat)) => {
+                                    Ok(Box::new(move |o: &mut BytesMut| stat.encode(o)))
+                                }
+                                None => Err(ErrorCode::NoNode),
+                            }
+                        }
+                    }
+                }
+            }
+            Request::GetData(r) => self
+                .readable(&r.path, &c.ids)
+                .map(|n| (n.data.clone(), n.client_stat()))
+                .map(|(data, stat)| {
+                    if r.watch {
+                        self.watches.add(c.conn, &r.path, Table::Data, STANDARD);
+                    }
+                    let resp = GetDataResponse { data, stat };
+                    Box::new(move |o: &mut BytesMut| resp.encode(o))
+                        as Box<dyn FnOnce(&mut BytesMut)>
+                }),
+            Request::GetChildren(r) => {
+                self.readable(&r.path, &c.ids)
+                    .map(|n| children(n))
+                    .map(|children| {
+                        if r.watch {
+                            self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
+                        }
+                        let resp = GetChildrenResponse { children };
+                        Box::new(move |o: &mut BytesMut| resp.encode(o))
+                            as Box<dyn FnOnce(&mut BytesMut)>
+                    })
+            }
+            Request::GetChildren2(r) => self
+                .readable(&r.path, &c.ids)
+                .map(|n| (children(n), n.client_stat()))
+                .map(|(children, stat)| {
+                    if r.watch {
+                        self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
+                    }
+                    let resp = GetChildren2Response { children, stat };
+                    Box::new(move |o: &mut BytesMut| resp.encode(o))
+                        as Box<dyn FnOnce(&mut BytesMut)>
+                }),
+            Request::GetAllChildrenNumber(r) => self.readable(&r.path, &c.ids).map(|_| {
+                let resp = GetAllChildrenNumberResponse {
+                    total_number: self.state.tree.descendant_count(&r.path) as i32,
+                };
+                Box::new(move |o: &mut BytesMut| resp.encode(o)) as Box<dyn FnOnce(&mut BytesMut)>
+            }),
+            Request::GetAcl(r) => self.get_acl(&r.path, &c.ids).map(|resp| {
+                Box::new(move |o: &mut BytesMut| resp.encode(o)) as Box<dyn FnOnce(&mut BytesMut)>
+            }),
+            Request::MultiRead(ops) => {
+                let resp = self.multi_read(&ops, &c.ids);
+                match resp {
+                    Ok(resp) => Ok(Box::new(move |o: &mut BytesMut| resp.encode(o))
+                        as Box<dyn FnOnce(&mut BytesMut)>),
+                    Err(partial) => {
+                        // A write op inside multiRead: −5 with the results so far as a body.
+                        self.reply_with_error_body(
+                            c.conn,
+                            c.xid,
+                            zxid,
+                            ErrorCode::MarshallingError.code(),
+                            |o| partial.encode(o),
+                        );
+                        return;
+                    }
+                }
+            }
+            other => unreachable!("not a read: {other:?}"),
+        };
+        match result {
+            Ok(body) => self.reply(c.conn, c.xid, zxid, 0, body),
+            Err(code) => self.reply_empty(c.conn, c.xid, zxid, code.code()),
+        }
+    }
+
+    /// Finds a node the caller may READ.
+    fn readable(&self, path: &str, ids: &[Id]) -> Result<&Node, ErrorCode> {
+        let n = self.state.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if acl::check(&n.acl, ids, perms::READ) {
+            Ok(n)
+        } else {
+            Err(ErrorCode::NoAuth)
+        }
+    }
+
+    /// getACL: READ or ADMIN; without ADMIN the digest ids come back masked as `user:x`.
+    fn get_acl(&self, path: &str, ids: &[Id]) -> Result<GetAclResponse, ErrorCode> {
+        let n = self.state.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !acl::check(&n.acl, ids, perms::READ | perms::ADMIN) {
+            return Err(ErrorCode::NoAuth);
+        }
+        let admin = acl::check(&n.acl, ids, perms::ADMIN);
+        let list = n
+            .acl
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                if !admin && a.id.scheme == "digest" {
+                    let user = a.id.id.split(':').next().unwrap_or("").to_owned();
+                    a.id.id = format!("{user}:x");
+                }
+                a
+            })
+            .collect();
+        Ok(GetAclResponse {
+            acl: list,
+            stat: n.client_stat(),
+        })
+    }
+
+    /// multiRead: each op answered on its own; a failed op does not fail the others.
+    fn multi_read(&self, ops: &[MultiOp], ids: &[Id]) -> Result<MultiResponse, MultiResponse> {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let r = match op {
+                MultiOp::GetData(r) => match self.readable(&r.path, ids) {
+                    Ok(n) => MultiResult::GetData {
+                        data: n.data.clone(),
+                        stat: n.client_stat(),
+                    },
+                    Err(e) => MultiResult::Error { err: e.code() },
+                },
+                MultiOp::GetChildren(r) => match self.readable(&r.path, ids) {
+                    Ok(n) => MultiResult::GetChildren {
+                        children: children(n),
+                    },
+                    Err(e) => MultiResult::Error { err: e.code() },
+                },
+                _ => return Err(MultiResponse { results }),
+            };
+            results.push(r);
+        }
+        Ok(MultiResponse { results })
+    }
+
+    fn write_and_reply(&mut self, c: &Caller, op: TxnOp) {
+        let applied = self.write(c.session, c.xid, c.ids.clone(), op);
+        let zxid = applied.zxid;
+        match applied.result {
+            OpResult::Error(code) => self.reply_empty(c.conn, c.xid, zxid, code.code()),
+            OpResult::Created { path, stat: None } => {
+                let resp = CreateResponse { path };
+                self.reply(c.conn, c.xid, zxid, 0, |o| resp.encode(o));
+            }
+            OpResult::Created {
+                path,
+                stat: Some(stat),
+            } => {
+                let resp = Create2Response { path, stat };
+                self.reply(c.conn, c.xid, zxid, 0, |o| resp.encode(o));
+            }
+            OpResult::Deleted => self.reply_empty(c.conn, c.xid, zxid, 0),
+            OpResult::DataSet(stat) | OpResult::AclSet(stat) => {
+                self.reply(c.conn, c.xid, zxid, 0, |o| stat.encode(o))
+            }
+            OpResult::Multi(results) => {
+                let resp = MultiResponse { results };
+                self.reply(c.conn, c.xid, zxid, 0, |o| resp.encode(o));
+            }
+            OpResult::SessionCreated | OpResult::SessionClosed => {
+                unreachable!("session ops are not client writes")
+            }
+        }
+    }
+
+    fn auth(&mut self, c: &Caller, p: AuthPacket) {
+        let added: Option<Vec<Id>> = match p.scheme.as_str() {
+            "digest" => {
+                let auth = String::from_utf8_lossy(&p.auth).into_owned();
+                let id = acl::digest_id(&auth);
+                let mut ids = vec![Id {
+                    scheme: "digest".into(),
+                    id: id.clone(),
+                }];
+                if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                    ids.push(Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    });
+                }
+                Some(ids)
+            }
+            "ip" => Some(Vec::new()),
+            _ => None,
+        };
+        match added {
+            Some(new_ids) => {
+                if let Some(conn) = self.conns.get_mut(&c.conn) {
+                    let mut ids = (*conn.ids).clone();
+                    for id in new_ids {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    conn.ids = Arc::new(ids);
+                }
+                self.reply_empty(c.conn, c.xid, 0, 0);
+            }
+            None => {
+                info!(conn = c.conn, scheme = %p.scheme, "auth failed: unknown scheme");
+                self.reply_empty(c.conn, c.xid, 0, ErrorCode::AuthFailed.code());
+                self.close_conn(c.conn);
+            }
+        }
+    }
+
+    /// SetWatches/SetWatches2: events for what changed since `relativeZxid`, sent before
+    /// the reply; the rest registered.
+    fn set_watches(&mut self, c: &Caller, w: SetWatches2) {
+        let rel = w.relative_zxid;
+        let mut events: Vec<(i32, String)> = Vec::new();
+        for p in w.data_watches {
+            match self.state.tree.get(&p) {
+                None => events.push((2, p)),
+                Some(n) if n.stat.mzxid > rel => events.push((3, p)),
+                Some(_) => self.watches.add(c.conn, &p, Table::Data, STANDARD),
+            }
+        }
+        for p in w.exist_watches {
+            match self.state.tree.get(&p) {
+                Some(_) => events.push((1, p)),
+                None => self.watches.add(c.conn, &p, Table::Data, STANDARD),
+            }
+        }
+        for p in w.child_watches {
+            match self.state.tree.get(&p) {
+                None => events.push((2, p)),
+                Some(n) if n.stat.pzxid > rel => events.push((4, p)),
+                Some(_) => self.watches.add(c.conn, &p, Table::Child, STANDARD),
+            }
+        }
+        for p in w.persistent_watches {
+            self.watches.add(c.conn, &p, Table::Data, PERSISTENT);
+            self.watches.add(c.conn, &p, Table::Child, PERSISTENT);
+        }
+        for p in w.persistent_recursive_watches {
+            self.watches.add(c.conn, &p, Table::Data, RECURSIVE);
+        }
+        if let Some(conn) = self.conns.get(&c.conn) {
+            for (ty, path) in events {
+                let header = ReplyHeader {
+                    xid: -1,
+                    zxid: -1,
+                    err: 0,
+                };
+                let ev = WatcherEvent {
+                    r#type: ty,
+                    state: 3,
+                    path,
+                };
+                conn.outbox.push_frame(|o| {
+                    header.encode(o);
+                    ev.encode(o);
+                });
+            }
+        }
+        self.reply_empty(c.conn, c.xid, self.state.last_zxid, 0);
+    }
+
+    fn add_watch(&mut self, c: &Caller, r: AddWatchRequest) {
+        match r.mode {
+            0 => {
+                self.watches.add(c.conn, &r.path, Table::Data, PERSISTENT);
+                self.watches.add(c.conn, &r.path, Table::Child, PERSISTENT);
+            }
+            1 => self.watches.add(c.conn, &r.path, Table::Data, RECURSIVE),
+            _ => {
+                return self.reply_empty(
+                    c.conn,
+                    c.xid,
+                    self.state.last_zxid,
+                    ErrorCode::MarshallingError.code(),
+                )
+            }
+        }
+        let resp = ErrorResponse { err: 0 };
+        self.reply(c.conn, c.xid, self.state.last_zxid, 0, |o| resp.encode(o));
+    }
+
+    /// checkWatches / removeWatches by `WatcherType`: 1 children, 2 data, 3 any,
+    /// 4 persistent, 5 persistent recursive.
+    fn watch_check_or_remove(&mut self, c: &Caller, path: &str, ty: i32, remove: bool) {
+        let targets: &[(Table, u8)] = match ty {
+            1 => &[(Table::Child, STANDARD)],
+            2 => &[(Table::Data, STANDARD)],
+            3 => &[(Table::Child, STANDARD), (Table::Data, STANDARD)],
+            4 => &[(Table::Child, PERSISTENT), (Table::Data, PERSISTENT)],
+            5 => &[(Table::Data, RECURSIVE)],
+            _ => {
+                return self.reply_empty(
+                    c.conn,
+                    c.xid,
+                    self.state.last_zxid,
+                    ErrorCode::BadArguments.code(),
+                )
+            }
+        };
+        let mut found = false;
+        for (table, mode) in targets {
+            found |= if remove {
+                self.watches.remove(c.conn, path, *table, *mode)
+            } else {
+                self.watches.has(c.conn, path, *table, *mode)
+            };
+        }
+        let err = if found {
+            0
+        } else {
+            ErrorCode::NoWatcher.code()
+        };
+        self.reply_empty(c.conn, c.xid, self.state.last_zxid, err);
+    }
+
+    /// Queues a reply; the body is written only on success, as ZooKeeper does.
+    fn reply(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        zxid: i64,
+        err: i32,
+        body: impl FnOnce(&mut BytesMut),
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        c.outbox.answered();
+        c.outbox.push_frame(|o| {
+            ReplyHeader { xid, zxid, err }.encode(o);
+            if err == 0 {
+                body(o);
+            }
+        });
+        self.stats.packets_sent += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.sent += 1;
+        }
+    }
+
+    fn reply_with_error_body(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        zxid: i64,
+        err: i32,
+        body: impl FnOnce(&mut BytesMut),
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        c.outbox.answered();
+        c.outbox.push_frame(|o| {
+            ReplyHeader { xid, zxid, err }.encode(o);
+            body(o);
+        });
+        self.stats.packets_sent += 1;
+    }
+
+    fn reply_empty(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32) {
+        self.reply(conn, xid, zxid, err, |_| {});
+    }
+
+    fn close_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            c.outbox.close();
+        }
+    }
+}
+
+fn children(n: &Node) -> Vec<String> {
+    n.children.iter().map(|c| c.to_string()).collect()
+}
+
+fn client_info(id: &Id) -> ClientInfo {
+    let user = match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
+        _ => id.id.clone(),
+    };
+    ClientInfo {
+        auth_scheme: id.scheme.clone(),
+        user,
+    }
+}
+
+fn multi_op_to_txn(op: &MultiOp) -> Option<TxnOp> {
+    Some(match op {
+        MultiOp::Create { op, req } => TxnOp::Create(CreateOp {
+            path: req.path.clone(),
+            data: req.data.clone(),
+            acl: req.acl.clone(),
+            flags: req.flags,
+            kind: if *op == 15 {
+                CreateKind::Create2
+            } else {
+                CreateKind::Create
+            },
+            ttl: -1,
+        }),
+        MultiOp::CreateTtl(r) => TxnOp::Create(CreateOp {
+            path: r.path.clone(),
+            data: r.data.clone(),
+            acl: r.acl.clone(),
+            flags: r.flags,
+            kind: CreateKind::Ttl,
+            ttl: r.ttl,
+        }),
+        MultiOp::Delete(r) => TxnOp::Delete {
+            path: r.path.clone(),
+            version: r.version,
+        },
+        MultiOp::SetData(r) => TxnOp::SetData {
+            path: r.path.clone(),
+            data: r.data.clone(),
+            version: r.version,
+        },
+        MultiOp::Check(r) => TxnOp::Check {
+            path: r.path.clone(),
+            version: r.version,
+        },
+        MultiOp::GetData(_) | MultiOp::GetChildren(_) => return None,
+    })
+}
+
+/// The opcode a request came with, for `cons` (`lop`).
+fn opcode_of(req: &Request) -> OpCode {
+    match req {
+        Request::Create { op, .. } => *op,
+        Request::CreateTtl(_) => OpCode::CREATE_TTL,
+        Request::Delete(_) => OpCode::DELETE,
+        Request::Exists(_) => OpCode::EXISTS,
+        Request::GetData(_) => OpCode::GET_DATA,
+        Request::SetData(_) => OpCode::SET_DATA,
+        Request::GetAcl(_) => OpCode::GET_ACL,
+        Request::SetAcl(_) => OpCode::SET_ACL,
+        Request::GetChildren(_) => OpCode::GET_CHILDREN,
+        Request::GetChildren2(_) => OpCode::GET_CHILDREN2,
+        Request::Sync(_) => OpCode::SYNC,
+        Request::Ping => OpCode::PING,
+        Request::Check => OpCode::CHECK,
+        Request::Multi(_) => OpCode::MULTI,
+        Request::MultiRead(_) => OpCode::MULTI_READ,
+        Request::Reconfig(_) => OpCode::RECONFIG,
+        Request::CheckWatches(_) => OpCode::CHECK_WATCHES,
+        Request::RemoveWatches(_) => OpCode::REMOVE_WATCHES,
+        Request::DeleteContainer(_) => OpCode::DELETE_CONTAINER,
+        Request::Auth(_) => OpCode::AUTH,
+        Request::SetWatches(_) => OpCode::SET_WATCHES,
+        Request::Sasl(_) => OpCode::SASL,
+        Request::GetEphemerals(_) => OpCode::GET_EPHEMERALS,
+        Request::GetAllChildrenNumber(_) => OpCode::GET_ALL_CHILDREN_NUMBER,
+        Request::AddWatch(_) => OpCode::ADD_WATCH,
+        Request::WhoAmI => OpCode::WHO_AM_I,
+        Request::CloseSession => OpCode::CLOSE_SESSION,
+        Request::Unknown(op) => OpCode(*op),
+        Request::Malformed(op) => *op,
+    }
+}
