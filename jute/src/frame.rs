@@ -36,7 +36,8 @@ pub fn split_frame(buf: &mut BytesMut, max: u32) -> Result<Option<BytesMut>, Fra
     }
     let total = 4 + len as usize;
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        // Reserve nothing for bytes not sent yet: a 4-byte prefix must not make the server
+        // set aside up to `max` bytes (per connection); the reader grows `buf` as data comes.
         return Ok(None);
     }
     buf.advance(4);
