@@ -416,6 +416,11 @@ if __name__ == "__main__":
     # Manual use: start a server under test in a temp dir and keep it until Ctrl-C.
     import tempfile
 
+    def _interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     with tempfile.TemporaryDirectory(prefix="ferrozk-compat-") as d:
         srv = Server(Path(d)).start()
         print(f"{srv.target} serving on {srv.hosts} (pid {srv.proc.pid}); log {srv.log_path}")
