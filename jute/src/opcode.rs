@@ -41,7 +41,8 @@ impl OpCode {
     pub const CLOSE_SESSION: OpCode = OpCode(-11);
     pub const ERROR: OpCode = OpCode(-1);
 
-    /// The name ZooKeeper's `Request.op2String` prints (used by `cons` as `lop`).
+    /// The `lastOp` code ZooKeeper's `FinalRequestProcessor` records (`cons` prints it as
+    /// `lop`): create2/createContainer/createTTL show as CREA, getChildren2 as GETC.
     pub fn name(self) -> &'static str {
         match self.0 {
             0 => "NOTF",
@@ -55,16 +56,16 @@ impl OpCode {
             8 => "GETC",
             9 => "SYNC",
             11 => "PING",
-            12 => "GET2",
-            13 => "CKVR",
+            12 => "GETC",
+            13 => "CHEC",
             14 => "MULT",
-            15 => "CRE2",
+            15 => "CREA",
             16 => "RECO",
             17 => "CHKW",
             18 => "REMW",
-            19 => "CCON",
-            20 => "DCON",
-            21 => "CTTL",
+            19 => "CREA",
+            20 => "DELE",
+            21 => "CREA",
             22 => "MLTR",
             100 => "AUTH",
             101 => "SETW",
@@ -73,7 +74,7 @@ impl OpCode {
             104 => "GETACN",
             105 => "STW2",
             106 => "ADDW",
-            107 => "WHOAMI",
+            107 => "HOMI",
             -10 => "SESS",
             -11 => "CLOS",
             -1 => "ERR",
