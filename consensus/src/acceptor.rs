@@ -94,6 +94,18 @@ impl Replica {
     pub(crate) fn on_heartbeat(&mut self, from: ServerId, ballot: Ballot, commit: Slot, seq: u64) {
         self.see_ballot(ballot);
         if ballot < self.promised {
+            if self.mutated_accept_lower() {
+                let chosen = self.chosen;
+                self.send(
+                    from,
+                    Message::HeartbeatAck {
+                        ballot,
+                        seq,
+                        chosen,
+                    },
+                );
+                return;
+            }
             let promised = self.promised;
             self.send(from, Message::Nack { ballot, promised });
             return;

@@ -90,7 +90,8 @@ pub enum Mutation {
     None,
     /// Promises and Accepted acknowledgements leave before the write they report is durable.
     AckBeforePersist,
-    /// Acceptors accept proposals from ballots lower than their promise.
+    /// Acceptors ignore their promise in phase 2: they accept (and acknowledge heartbeats
+    /// from) ballots lower than the one they promised.
     AcceptLowerBallot,
     /// The leader counts one vote fewer than a majority before committing.
     CommitWithoutQuorum,

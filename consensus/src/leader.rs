@@ -16,6 +16,25 @@ pub(crate) struct Candidate {
     pub timeout_ticks: u32,
 }
 
+/// Replaces with no-ops the values that a later leader's recovery provably skipped.
+///
+/// A value accepted under ballot b at slot x that sits above a batch stamped fresh in an
+/// epoch E > b.epoch was outside E's phase-1 recovery: it was not chosen before E's phase 1
+/// (E's quorum would have reported it) and cannot be chosen under b after it (that quorum
+/// promised E). Plain Paxos would still re-propose it, and the log would then order an older
+/// zxid after a newer one; ZooKeeper clients need zxids to grow along the log.
+fn drop_overtaken(merged: &mut BTreeMap<Slot, (Ballot, Entry)>, first_fresh: &BTreeMap<u32, Slot>) {
+    for (slot, (ballot, entry)) in merged.iter_mut() {
+        if *ballot == Ballot::CHOSEN {
+            continue;
+        }
+        let overtaken = first_fresh.range(ballot.epoch + 1..).any(|(_, s)| s < slot);
+        if overtaken {
+            *entry = Entry::Noop;
+        }
+    }
+}
+
 /// A sync waiting for its heartbeat round.
 struct PendingSync {
     id: u64,
@@ -139,13 +158,15 @@ impl Replica {
     /// all of them under our ballot before any new value.
     fn become_leader(&mut self, c: Candidate) {
         let mut merged: BTreeMap<Slot, (Ballot, Entry)> = BTreeMap::new();
-        for entries in c.promises.into_values() {
-            for e in entries.into_iter().filter(|e| e.slot >= c.from_slot) {
+        for entries in c.promises.values() {
+            for e in entries.iter().filter(|e| e.slot >= c.from_slot).cloned() {
                 if merged.get(&e.slot).is_none_or(|(b, _)| e.ballot > *b) {
                     merged.insert(e.slot, (e.ballot, e.entry));
                 }
             }
         }
+        let evidence = self.fresh_evidence(&c.promises);
+        drop_overtaken(&mut merged, &evidence);
         if self.mutated_skip_recovery() {
             merged = self
                 .log
@@ -188,6 +209,34 @@ impl Replica {
             self.broadcast_accept(chunk.to_vec());
         }
         self.heartbeat();
+    }
+
+    /// For each epoch, the lowest slot known to hold a batch stamped in it. A leader stamps
+    /// fresh zxids only above the end of its phase-1 recovery, so such a batch at slot s
+    /// proves that leader's recovery ended below s.
+    fn fresh_evidence(&self, promises: &BTreeMap<ServerId, Vec<LogEntry>>) -> BTreeMap<u32, Slot> {
+        let mut first: BTreeMap<u32, Slot> = BTreeMap::new();
+        let mut note = |slot: Slot, e: &Entry| {
+            if let Some(z) = e.zxid() {
+                let f = first.entry(z.epoch()).or_insert(slot);
+                *f = (*f).min(slot);
+            }
+        };
+        if self.snap.slot > 0 {
+            note(
+                self.snap.slot,
+                &Entry::Batch {
+                    zxid: self.snap.last_zxid,
+                    data: Vec::new(),
+                },
+            );
+        }
+        self.log.iter().for_each(|(s, (_, e))| note(*s, e));
+        promises
+            .values()
+            .flatten()
+            .for_each(|e| note(e.slot, &e.entry));
+        first
     }
 
     pub(crate) fn propose_batch(&mut self, data: Vec<u8>) -> Result<Proposed, NotLeader> {
@@ -257,7 +306,8 @@ impl Replica {
         let ticks = l.ticks;
         if let Some(p) = l.peers.get_mut(&from) {
             p.heard_tick = ticks;
-            p.chosen = p.chosen.max(chosen);
+            // The latest report, not the highest: a restarted peer may have lost its tail.
+            p.chosen = chosen;
         }
         for s in slots {
             if let Some(v) = l.votes.get_mut(&s) {
@@ -305,13 +355,19 @@ impl Replica {
             return;
         }
         let ticks = l.ticks;
+        let mut progressed = false;
         if let Some(p) = l.peers.get_mut(&from) {
             p.heard_tick = ticks;
-            p.chosen = p.chosen.max(chosen);
+            progressed = chosen > p.chosen;
+            p.chosen = chosen;
             p.acked_seq = p.acked_seq.max(seq);
         }
         self.release_syncs();
-        self.catch_up(from);
+        // Pipelined catch-up: the next batch as soon as the last one landed. Only on
+        // progress, so duplicated acks cannot start a message storm; ticks retry the rest.
+        if progressed {
+            self.catch_up(from);
+        }
     }
 
     pub(crate) fn tick_leader(&mut self) {

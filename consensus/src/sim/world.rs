@@ -1,0 +1,859 @@
+//! The simulated cluster: nodes (replica + disk + state machine), network, clients, faults.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use super::disk::{Disk, Record};
+use super::kv::{decode_batch, encode_batch, Cmd, Kv, Write};
+use super::linear::{self, Input, Op, Output, Verdict};
+use super::{Options, Report, Stats};
+use crate::message::Message;
+use crate::replica::{Actions, RoleKind};
+use crate::rng::Rng;
+use crate::types::{Ballot, Entry, ServerId, Slot, Snapshot, SnapshotMeta, Zxid};
+use crate::{Config, Replica};
+
+/// Simulated time units per nominal tick.
+const TICK: u64 = 10;
+const KEYS: u64 = 3;
+const LINEARIZABILITY_STEPS_MAX: u64 = 5_000_000;
+
+enum Event {
+    Tick(usize),
+    Deliver {
+        from: usize,
+        to: usize,
+        msg: Message,
+    },
+    Fsync {
+        node: usize,
+        inc: u64,
+        token: u64,
+        upto: u64,
+    },
+    Client(usize),
+    Fault,
+    Restart(usize),
+}
+
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(o.time, o.seq))
+    }
+}
+
+struct Node {
+    cfg: Config,
+    up: bool,
+    inc: u64,
+    replica: Option<Replica>,
+    disk: Disk,
+    kv: Kv,
+    applied: Slot,
+    last_zxid: Zxid,
+    period: u64,
+    snapshot_every: u64,
+    last_snap: Slot,
+    /// Writes proposed here, awaiting apply: (client, seq).
+    writes: BTreeSet<(u32, u64)>,
+    /// Sync id -> (client, seq, key).
+    syncs: BTreeMap<u64, (u32, u64, u8)>,
+    /// Reads waiting to apply through a read index.
+    reads: Vec<(Slot, u32, u64, u8)>,
+    next_sync: u64,
+}
+
+struct Waiting {
+    seq: u64,
+    hist: usize,
+    deadline: u64,
+}
+
+struct Client {
+    server: usize,
+    seq: u64,
+    waiting: Option<Waiting>,
+}
+
+struct Net {
+    drop_pm: u32,
+    dup_pm: u32,
+    delay_max: u64,
+    /// Partition group of each node; messages cross only within a group.
+    group: Option<Vec<u8>>,
+    /// Single cut links (both directions): partitions that are not transitive, where two
+    /// leaders can each reach the same acceptor but not each other.
+    cut: BTreeSet<(usize, usize)>,
+    /// Slowest fsync, in time units.
+    fsync_max: u64,
+}
+
+pub(super) struct World {
+    seed: u64,
+    rng: Rng,
+    opts: Options,
+    now: u64,
+    seq: u64,
+    clock: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    nodes: Vec<Node>,
+    clients: Vec<Client>,
+    net: Net,
+    crash_pm: u32,
+    faults_until: u64,
+    clients_until: u64,
+    end: u64,
+    chosen: BTreeMap<Slot, Entry>,
+    digests: BTreeMap<Slot, u64>,
+    leaders: BTreeMap<Ballot, ServerId>,
+    epochs: BTreeMap<u32, ServerId>,
+    history: Vec<(u8, Op)>,
+    violations: Vec<String>,
+    trace: Vec<String>,
+    stats: Stats,
+}
+
+impl World {
+    pub(super) fn new(seed: u64, opts: Options) -> World {
+        let mut rng = Rng::new(seed);
+        let n = opts.replicas + opts.observers;
+        let voters: Vec<ServerId> = (1..=opts.replicas as u32).map(ServerId).collect();
+        let observers: Vec<ServerId> = (opts.replicas as u32 + 1..=n as u32)
+            .map(ServerId)
+            .collect();
+        let counter_max = if rng.chance(300) {
+            rng.range(5, 40) as u32
+        } else {
+            u32::MAX
+        };
+        let snapshot_every = rng.range(8, 60);
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let mut cfg = Config::new(
+                ServerId(i as u32 + 1),
+                voters.clone(),
+                observers.clone(),
+                rng.next_u64(),
+            );
+            cfg.mutation = opts.mutation;
+            cfg.zxid_counter_max = counter_max;
+            cfg.entries_per_message_max = rng.range(2, 32) as usize;
+            nodes.push(Node {
+                replica: Some(Replica::new(cfg.clone())),
+                cfg,
+                up: true,
+                inc: 0,
+                disk: Disk::default(),
+                kv: Kv::default(),
+                applied: 0,
+                last_zxid: Zxid(0),
+                period: rng.range(TICK - 2, TICK + 2),
+                snapshot_every,
+                last_snap: 0,
+                writes: BTreeSet::new(),
+                syncs: BTreeMap::new(),
+                reads: Vec::new(),
+                next_sync: 1,
+            });
+        }
+        let clients = (0..rng.range(2, 6))
+            .map(|_| Client {
+                server: rng.below(n as u64) as usize,
+                seq: 0,
+                waiting: None,
+            })
+            .collect();
+        let net = Net {
+            drop_pm: rng.below(100) as u32,
+            dup_pm: rng.below(50) as u32,
+            delay_max: rng.range(2, 3 * TICK),
+            group: None,
+            cut: BTreeSet::new(),
+            fsync_max: rng.range(2, 6 * TICK),
+        };
+        let end = opts.ticks * TICK;
+        let crash_pm = rng.below(150) as u32;
+        let mut w = World {
+            seed,
+            rng,
+            faults_until: end * 6 / 10,
+            clients_until: end * 3 / 4,
+            end,
+            opts,
+            now: 0,
+            seq: 0,
+            clock: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            clients,
+            net,
+            crash_pm,
+            chosen: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            epochs: BTreeMap::new(),
+            history: Vec::new(),
+            violations: Vec::new(),
+            trace: Vec::new(),
+            stats: Stats::default(),
+        };
+        let (nc, drop, dup) = (w.clients.len(), w.net.drop_pm, w.net.dup_pm);
+        w.trace(|| format!("seed {seed}: {n} nodes, {nc} clients, drop {drop}‰ dup {dup}‰ crash {crash_pm}‰ zxid counter max {counter_max}"));
+        for i in 0..n {
+            let d = w.rng.range(1, TICK);
+            w.schedule(d, Event::Tick(i));
+        }
+        for c in 0..w.clients.len() {
+            let d = w.rng.range(1, 5 * TICK);
+            w.schedule(d, Event::Client(c));
+        }
+        w.schedule(TICK, Event::Fault);
+        w
+    }
+
+    pub(super) fn run(mut self) -> Report {
+        while let Some(Reverse(s)) = self.queue.pop() {
+            if s.time > self.end || !self.violations.is_empty() {
+                break;
+            }
+            self.now = s.time;
+            self.dispatch(s.event);
+        }
+        if self.violations.is_empty() {
+            self.final_checks();
+        }
+        self.stats.slots = self.chosen.keys().next_back().copied().unwrap_or(0);
+        self.stats.leaders = self.leaders.len() as u64;
+        self.stats.lost_records = self.nodes.iter().map(|n| n.disk.lost).sum();
+        let seed = self.seed;
+        Report {
+            seed,
+            violations: self.violations,
+            trace: self.trace,
+            stats: self.stats,
+        }
+    }
+
+    fn schedule(&mut self, delay: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            time: self.now + delay,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    fn trace(&mut self, line: impl FnOnce() -> String) {
+        if self.opts.trace {
+            let l = line();
+            self.trace.push(format!("{:>6} {l}", self.now));
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        self.trace(|| format!("VIOLATION {what}"));
+        self.violations.push(what);
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Tick(i) => {
+                if !self.nodes[i].up {
+                    return;
+                }
+                self.nodes[i].replica.as_mut().expect("up").tick();
+                self.drive(i);
+                let p = self.nodes[i].period
+                    + if self.rng.chance(50) {
+                        self.rng.below(3)
+                    } else {
+                        0
+                    };
+                self.schedule(p, Event::Tick(i));
+            }
+            Event::Deliver { from, to, msg } => {
+                if !self.nodes[to].up {
+                    return;
+                }
+                let b = brief(&msg);
+                self.trace(|| format!("s{}->s{} {b}", from + 1, to + 1));
+                self.nodes[to]
+                    .replica
+                    .as_mut()
+                    .expect("up")
+                    .step(ServerId(from as u32 + 1), msg);
+                self.drive(to);
+            }
+            Event::Fsync {
+                node,
+                inc,
+                token,
+                upto,
+            } => {
+                let n = &mut self.nodes[node];
+                if n.up && n.inc == inc {
+                    n.disk.sync_to(upto);
+                    n.replica.as_mut().expect("up").persisted(token);
+                    self.drive(node);
+                }
+            }
+            Event::Client(c) => self.client_step(c),
+            Event::Fault => self.fault(),
+            Event::Restart(i) => self.restart(i),
+        }
+    }
+
+    /// Runs a node's actions until it has nothing more to do.
+    fn drive(&mut self, i: usize) {
+        for _ in 0..1000 {
+            let a = self.nodes[i].replica.as_mut().expect("up").take_actions();
+            if a.is_empty() {
+                self.check_leader(i);
+                return;
+            }
+            self.handle_actions(i, a);
+        }
+        self.violation(format!("s{}: actions never settle", i + 1));
+    }
+
+    fn handle_actions(&mut self, i: usize, a: Actions) {
+        if let Some(p) = a.persist {
+            if let Some(snap) = p.snapshot {
+                self.install_snapshot(i, &snap);
+                self.nodes[i].disk.write(Record::Snap(snap));
+            }
+            for e in p.entries {
+                self.nodes[i].disk.write(Record::Entry(e));
+            }
+            if let Some(h) = p.hard_state {
+                self.nodes[i].disk.write(Record::Hard(h));
+            }
+            let (inc, upto) = (self.nodes[i].inc, self.nodes[i].disk.written());
+            let d = self.rng.range(1, self.net.fsync_max);
+            self.schedule(
+                d,
+                Event::Fsync {
+                    node: i,
+                    inc,
+                    token: p.token,
+                    upto,
+                },
+            );
+        }
+        for e in a.send {
+            self.send(i, e.to.0 as usize - 1, e.msg);
+        }
+        for (slot, entry) in a.committed {
+            self.apply(i, slot, entry);
+        }
+        for s in a.synced {
+            if let Some(r) = self.nodes[i].syncs.remove(&s.id) {
+                self.nodes[i].reads.push((s.read_index, r.0, r.1, r.2));
+            }
+        }
+        for to in a.snapshot_wanted {
+            let n = &mut self.nodes[i];
+            let snap = Snapshot {
+                meta: SnapshotMeta {
+                    slot: n.applied,
+                    last_zxid: n.last_zxid,
+                },
+                data: n.kv.encode(),
+            };
+            n.replica.as_mut().expect("up").send_snapshot(to, snap);
+        }
+        self.serve_reads(i);
+        self.maybe_snapshot(i);
+    }
+
+    fn send(&mut self, from: usize, to: usize, msg: Message) {
+        self.stats.messages += 1;
+        if let Some(g) = &self.net.group {
+            if g[from] != g[to] {
+                return;
+            }
+        }
+        if self.net.cut.contains(&(from.min(to), from.max(to))) || self.rng.chance(self.net.drop_pm)
+        {
+            return;
+        }
+        let copies = if self.rng.chance(self.net.dup_pm) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut d = self.rng.range(1, self.net.delay_max);
+            if self.rng.chance(20) {
+                d += self.rng.range(TICK, 10 * TICK); // a straggler: reordering
+            }
+            self.schedule(
+                d,
+                Event::Deliver {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    fn install_snapshot(&mut self, i: usize, snap: &Snapshot) {
+        self.stats.snapshots_installed += 1;
+        let kv = Kv::decode(&snap.data);
+        let slot = snap.meta.slot;
+        self.check_digest(i, slot, kv.digest());
+        let n = &mut self.nodes[i];
+        n.kv = kv;
+        n.applied = slot;
+        n.last_zxid = snap.meta.last_zxid;
+        n.last_snap = slot;
+        self.trace(|| format!("s{} installs snapshot at {slot}", i + 1));
+    }
+
+    fn apply(&mut self, i: usize, slot: Slot, entry: Entry) {
+        let id = i + 1;
+        if slot != self.nodes[i].applied + 1 {
+            let applied = self.nodes[i].applied;
+            return self.violation(format!(
+                "s{id}: committed slot {slot} after applied {applied}"
+            ));
+        }
+        match self.chosen.get(&slot) {
+            Some(e) if *e != entry => {
+                return self.violation(format!(
+                    "slot {slot} chosen twice: {} then {} at s{id}",
+                    brief_entry(e),
+                    brief_entry(&entry)
+                ))
+            }
+            Some(_) => {}
+            None => {
+                self.chosen.insert(slot, entry.clone());
+            }
+        }
+        self.nodes[i].applied = slot;
+        if let Entry::Batch { zxid, data } = entry {
+            if zxid <= self.nodes[i].last_zxid {
+                let last = self.nodes[i].last_zxid;
+                return self.violation(format!(
+                    "s{id}: zxid {zxid} at slot {slot} not above {last}"
+                ));
+            }
+            self.nodes[i].last_zxid = zxid;
+            for cmd in decode_batch(&data) {
+                let outcome = self.nodes[i].kv.apply(cmd.write);
+                if cmd.origin as usize == id && self.nodes[i].writes.remove(&(cmd.client, cmd.seq))
+                {
+                    self.complete(cmd.client as usize, cmd.seq, Output::Write(outcome));
+                }
+            }
+        }
+        let d = self.nodes[i].kv.digest();
+        self.check_digest(i, slot, d);
+    }
+
+    fn check_digest(&mut self, i: usize, slot: Slot, digest: u64) {
+        match self.digests.get(&slot) {
+            Some(d) if *d != digest => self.violation(format!(
+                "s{}: digest {digest:x} at slot {slot}, others {d:x}",
+                i + 1
+            )),
+            Some(_) => {}
+            None => {
+                self.digests.insert(slot, digest);
+            }
+        }
+    }
+
+    fn serve_reads(&mut self, i: usize) {
+        let applied = self.nodes[i].applied;
+        let (ready, wait): (Vec<_>, Vec<_>) =
+            self.nodes[i].reads.drain(..).partition(|r| r.0 <= applied);
+        self.nodes[i].reads = wait;
+        for (_, client, seq, key) in ready {
+            let v = self.nodes[i].kv.get(key);
+            self.complete(client as usize, seq, Output::Read(v));
+        }
+    }
+
+    fn maybe_snapshot(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let chosen = n.replica.as_ref().expect("up").status().chosen;
+        if n.applied < n.last_snap + n.snapshot_every || n.applied > chosen {
+            return;
+        }
+        let meta = SnapshotMeta {
+            slot: n.applied,
+            last_zxid: n.last_zxid,
+        };
+        n.disk.save_snapshot(Snapshot {
+            meta,
+            data: n.kv.encode(),
+        });
+        n.replica.as_mut().expect("up").compact(meta);
+        n.last_snap = n.applied;
+    }
+
+    fn check_leader(&mut self, i: usize) {
+        let st = self.nodes[i].replica.as_ref().expect("up").status();
+        if st.role != RoleKind::Leader {
+            return;
+        }
+        let me = ServerId(i as u32 + 1);
+        if !self.leaders.contains_key(&st.promised) {
+            self.trace(|| format!("s{} leads {}", i + 1, st.promised));
+        }
+        let by_ballot = *self.leaders.entry(st.promised).or_insert(me);
+        let by_epoch = *self.epochs.entry(st.promised.epoch).or_insert(me);
+        if by_ballot != me || st.promised.id != me || by_epoch != me {
+            self.violation(format!(
+                "s{} leads {} already led by {by_ballot}/{by_epoch}",
+                i + 1,
+                st.promised
+            ));
+        }
+    }
+
+    // ---- clients ----------------------------------------------------------------------
+
+    fn client_step(&mut self, c: usize) {
+        if let Some(w) = &self.clients[c].waiting {
+            if self.now < w.deadline {
+                return;
+            }
+            let seq = w.seq;
+            self.trace(|| format!("client {c} times out on op {seq}"));
+            self.clients[c].waiting = None;
+            self.clients[c].server = self.rng.below(self.nodes.len() as u64) as usize;
+        }
+        if self.now >= self.clients_until {
+            return;
+        }
+        self.issue(c);
+    }
+
+    fn issue(&mut self, c: usize) {
+        self.clients[c].seq += 1;
+        let seq = self.clients[c].seq;
+        let key = self.rng.below(KEYS) as u8;
+        let value = (c as u64 + 1) * 1_000_000 + seq;
+        let input = match self.rng.below(10) {
+            0..=1 => Input::Write(Write::Create(key, value)),
+            2..=4 => Input::Write(Write::Set(key, value)),
+            5 => Input::Write(Write::Delete(key)),
+            _ => Input::Read,
+        };
+        let s = self.clients[c].server;
+        let call = self.tick_clock();
+        let started = self.submit(c, s, seq, key, input);
+        let think = self.rng.range(1, 3 * TICK);
+        match started {
+            Ok(()) => {
+                self.trace(|| format!("client {c} -> s{} op {seq} {input:?} key {key}", s + 1));
+                let hist = self.history.len();
+                self.history.push((
+                    key,
+                    Op {
+                        client: c as u32,
+                        call,
+                        ret: None,
+                        input,
+                        output: None,
+                    },
+                ));
+                let deadline = self.now + 40 * TICK;
+                self.clients[c].waiting = Some(Waiting {
+                    seq,
+                    hist,
+                    deadline,
+                });
+                self.schedule(40 * TICK, Event::Client(c));
+            }
+            Err(hint) => {
+                // Definitely not started: not part of the history.
+                let n = self.nodes.len() as u64;
+                self.clients[c].server = hint.unwrap_or_else(|| self.rng.below(n) as usize);
+                self.schedule(think, Event::Client(c));
+            }
+        }
+    }
+
+    /// Hands an operation to server `s`. `Err(hint)` means it was refused outright.
+    fn submit(
+        &mut self,
+        c: usize,
+        s: usize,
+        seq: u64,
+        key: u8,
+        input: Input,
+    ) -> Result<(), Option<usize>> {
+        if !self.nodes[s].up {
+            return Err(None);
+        }
+        let res = match input {
+            Input::Write(w) => {
+                let cmd = Cmd {
+                    client: c as u32,
+                    seq,
+                    origin: s as u32 + 1,
+                    write: w,
+                };
+                let r = self.nodes[s]
+                    .replica
+                    .as_mut()
+                    .expect("up")
+                    .propose(encode_batch(&[cmd]));
+                r.map(|_| {
+                    self.nodes[s].writes.insert((c as u32, seq));
+                })
+            }
+            Input::Read => {
+                let id = self.nodes[s].next_sync;
+                self.nodes[s].next_sync += 1;
+                let r = self.nodes[s].replica.as_mut().expect("up").sync(id);
+                r.map(|_| {
+                    self.nodes[s].syncs.insert(id, (c as u32, seq, key));
+                })
+            }
+        };
+        match res {
+            Ok(()) => {
+                self.drive(s);
+                Ok(())
+            }
+            Err(e) => Err(e.leader.map(|l| l.0 as usize - 1)),
+        }
+    }
+
+    fn complete(&mut self, c: usize, seq: u64, out: Output) {
+        let Some(w) = &self.clients[c].waiting else {
+            return;
+        };
+        if w.seq != seq {
+            return;
+        }
+        let hist = w.hist;
+        let ret = self.tick_clock();
+        self.history[hist].1.ret = Some(ret);
+        self.history[hist].1.output = Some(out);
+        match out {
+            Output::Write(_) => self.stats.writes_acked += 1,
+            Output::Read(_) => self.stats.reads_acked += 1,
+        }
+        self.trace(|| format!("client {c} <- op {seq} {out:?}"));
+        self.clients[c].waiting = None;
+        let think = self.rng.range(1, 3 * TICK);
+        self.schedule(think, Event::Client(c));
+    }
+
+    fn tick_clock(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    // ---- faults -----------------------------------------------------------------------
+
+    fn fault(&mut self) {
+        if self.now >= self.faults_until {
+            self.trace(|| "faults stop: heal, restart all".to_string());
+            self.net.drop_pm = 0;
+            self.net.dup_pm = 0;
+            self.net.delay_max = self.net.delay_max.min(TICK);
+            self.net.group = None;
+            self.net.cut.clear();
+            for i in 0..self.nodes.len() {
+                if !self.nodes[i].up {
+                    self.schedule(1, Event::Restart(i));
+                }
+            }
+            return;
+        }
+        let n = self.nodes.len();
+        if self.rng.chance(self.crash_pm) {
+            let i = self.rng.below(n as u64) as usize;
+            self.crash(i);
+        }
+        if self.rng.chance(self.crash_pm / 10) {
+            self.trace(|| "power loss: every node crashes".to_string());
+            (0..n).for_each(|i| self.crash(i));
+        }
+        if self.rng.chance(60) {
+            if self.net.group.is_some() {
+                self.trace(|| "partition heals".to_string());
+                self.net.group = None;
+            } else {
+                let g: Vec<u8> = (0..n).map(|_| self.rng.below(2) as u8).collect();
+                self.trace(|| format!("partition {g:?}"));
+                self.net.group = Some(g);
+            }
+        }
+        if self.rng.chance(60) {
+            if self.rng.chance(300) {
+                self.trace(|| "links heal".to_string());
+                self.net.cut.clear();
+            } else {
+                let (a, b) = (
+                    self.rng.below(n as u64) as usize,
+                    self.rng.below(n as u64) as usize,
+                );
+                if a != b {
+                    self.trace(|| format!("link s{}-s{} cut", a + 1, b + 1));
+                    self.net.cut.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+        self.schedule(TICK, Event::Fault);
+    }
+
+    fn crash(&mut self, i: usize) {
+        if !self.nodes[i].up {
+            return;
+        }
+        self.stats.crashes += 1;
+        self.trace(|| format!("s{} crashes", i + 1));
+        let n = &mut self.nodes[i];
+        n.up = false;
+        n.inc += 1;
+        n.replica = None;
+        n.disk.crash(&mut self.rng);
+        n.writes.clear();
+        n.syncs.clear();
+        n.reads.clear();
+        let down = self.rng.range(TICK, 40 * TICK);
+        self.schedule(down, Event::Restart(i));
+    }
+
+    fn restart(&mut self, i: usize) {
+        if self.nodes[i].up {
+            return;
+        }
+        self.trace(|| format!("s{} restarts", i + 1));
+        let (rec, snap) = self.nodes[i].disk.recover();
+        let seed = self.rng.next_u64();
+        let period = self.rng.range(TICK - 2, TICK + 2);
+        let n = &mut self.nodes[i];
+        n.kv = snap
+            .as_ref()
+            .map(|s| Kv::decode(&s.data))
+            .unwrap_or_default();
+        n.applied = snap.as_ref().map_or(0, |s| s.meta.slot);
+        n.last_zxid = snap.as_ref().map_or(Zxid(0), |s| s.meta.last_zxid);
+        n.last_snap = n.applied;
+        n.cfg.seed = seed;
+        n.period = period;
+        n.replica = Some(Replica::restore(n.cfg.clone(), rec));
+        n.up = true;
+        self.drive(i);
+        self.schedule(period, Event::Tick(i));
+    }
+
+    // ---- end of run -------------------------------------------------------------------
+
+    fn final_checks(&mut self) {
+        let states: Vec<(Slot, u64)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.applied, n.kv.digest()))
+            .collect();
+        if states.iter().any(|s| *s != states[0]) {
+            let listing: Vec<String> = states
+                .iter()
+                .enumerate()
+                .map(|(i, (a, _))| format!("s{}@{a}", i + 1))
+                .collect();
+            self.violation(format!(
+                "no convergence after faults stopped: {}",
+                listing.join(" ")
+            ));
+        }
+        let mut last = Zxid(0);
+        for (slot, e) in &self.chosen {
+            if let Some(z) = e.zxid() {
+                if z <= last {
+                    self.violations
+                        .push(format!("zxid {z} at slot {slot} not above {last}"));
+                    break;
+                }
+                last = z;
+            }
+        }
+        match linear::check(&self.history, LINEARIZABILITY_STEPS_MAX) {
+            Verdict::Linearizable => {}
+            Verdict::Violation(k) => {
+                self.violation(format!("history of key {k} is not linearizable"))
+            }
+            Verdict::GaveUp(k) => {
+                self.violation(format!("linearizability check of key {k} gave up"))
+            }
+        }
+    }
+}
+
+fn brief_entry(e: &Entry) -> String {
+    match e {
+        Entry::Noop => "noop".into(),
+        Entry::Batch { zxid, data } => format!("{zxid}:{}cmd", data.len() / 26),
+    }
+}
+
+fn slots(entries: &[(Slot, Entry)]) -> String {
+    match (entries.first(), entries.last()) {
+        (Some(a), Some(b)) => format!("[{}..{}]", a.0, b.0),
+        _ => "[]".into(),
+    }
+}
+
+/// One trace line per message.
+fn brief(m: &Message) -> String {
+    match m {
+        Message::Prepare { ballot, from_slot } => format!("Prepare {ballot} from {from_slot}"),
+        Message::Promise { ballot, accepted } => {
+            format!("Promise {ballot} {} accepted", accepted.len())
+        }
+        Message::Nack { ballot, promised } => format!("Nack {ballot} promised {promised}"),
+        Message::Accept {
+            ballot,
+            entries,
+            commit,
+        } => format!("Accept {ballot} {} commit {commit}", slots(entries)),
+        Message::Accepted {
+            ballot,
+            slots,
+            chosen,
+        } => format!("Accepted {ballot} {slots:?} chosen {chosen}"),
+        Message::Heartbeat {
+            ballot,
+            commit,
+            seq,
+        } => format!("Heartbeat {ballot} commit {commit} seq {seq}"),
+        Message::HeartbeatAck {
+            ballot,
+            seq,
+            chosen,
+        } => format!("HeartbeatAck {ballot} seq {seq} chosen {chosen}"),
+        Message::Learn { ballot, entries } => format!("Learn {ballot} {}", slots(entries)),
+        Message::InstallSnapshot { ballot, snapshot } => {
+            format!("InstallSnapshot {ballot} at {}", snapshot.meta.slot)
+        }
+        Message::SyncRequest { id } => format!("SyncRequest {id}"),
+        Message::SyncReply { id, read_index } => format!("SyncReply {id} index {read_index}"),
+    }
+}
