@@ -5,18 +5,21 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use futures_util::StreamExt;
 use jute::proto::{ConnectRequest, RequestHeader};
 use jute::{OpCode, Record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tokio_util::codec::FramedRead;
+use tracing::{debug, warn};
 
+use super::codec::{ClientCodec, Inbound};
 use super::driver::DriverMsg;
-use super::fourlw_shim as four_letter;
 use super::outbox::Outbox;
 use super::request::Request;
 use super::ConnId;
@@ -60,37 +63,26 @@ async fn run(
     outbox: &Arc<Outbox>,
     limits: ConnLimits,
 ) -> std::io::Result<()> {
-    let mut inbuf = BytesMut::with_capacity(4096);
+    let (read_half, mut write_half) = stream.split();
+    let mut frames = FramedRead::new(read_half, ClientCodec::new(limits.frame_bytes_max));
     // The handshake: a four-letter word or a ConnectRequest frame.
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-        loop {
-            if inbuf.len() >= 4 {
-                let word: [u8; 4] = inbuf[..4].try_into().expect("4 bytes");
-                if let Some(cmd) = four_letter::is_four_letter_word(&word) {
-                    return Ok(Err(cmd));
-                }
-                match jute::split_frame(&mut inbuf, limits.frame_bytes_max) {
-                    Ok(Some(frame)) => return Ok(Ok(frame)),
-                    Ok(None) => {}
-                    Err(e) => {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            e.to_string(),
-                        ))
-                    }
-                }
-            }
-            if stream.read_buf(&mut inbuf).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    })
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no handshake within 10 s"))??;
-
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next())
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no handshake within 10 s")
+        })?;
     let frame = match first {
-        Err(cmd) => return four_letter_word(cmd, stream, &mut inbuf, driver).await,
-        Ok(frame) => frame,
+        None => return Ok(()),
+        Some(Err(e)) => {
+            warn!(conn = id, %remote, "{e}, closing the connection");
+            return Ok(());
+        }
+        Some(Ok(Inbound::FourLetter(cmd, rest))) => {
+            let mut rest = rest;
+            rest.extend_from_slice(frames.read_buffer());
+            return four_letter_word(cmd, &mut write_half, frames.get_mut(), rest, driver).await;
+        }
+        Some(Ok(Inbound::Frame(frame))) => frame,
     };
     let req = ConnectRequest::from_bytes(&frame).map_err(|e| {
         warn!(conn = id, %remote, "malformed connect request, closing: {e}");
@@ -114,38 +106,34 @@ async fn run(
             _ = outbox.wait() => {
                 let (data, closing) = outbox.take();
                 if !data.is_empty() {
-                    stream.write_all(&data).await?;
+                    write_half.write_all(&data).await?;
                 }
                 if closing {
                     let (rest, _) = outbox.take();
                     if !rest.is_empty() {
-                        stream.write_all(&rest).await?;
+                        write_half.write_all(&rest).await?;
                     }
                     return Ok(());
                 }
             }
-            n = stream.read_buf(&mut inbuf), if !paused => {
-                if n? == 0 {
-                    return Ok(());
-                }
-                loop {
-                    let frame = match jute::split_frame(&mut inbuf, limits.frame_bytes_max) {
-                        Ok(Some(f)) => f,
-                        Ok(None) => break,
-                        Err(e) => {
-                            warn!(conn = id, %remote, "{e}, closing the connection");
-                            return Ok(());
-                        }
-                    };
-                    let Ok(header) = RequestHeader::from_bytes(&frame) else {
-                        warn!(conn = id, %remote, "frame too short for a request header, closing");
+            next = frames.next(), if !paused => {
+                let frame = match next {
+                    None => return Ok(()),
+                    Some(Ok(Inbound::Frame(f))) => f,
+                    Some(Ok(Inbound::FourLetter(..))) => unreachable!("four-letter words only come first"),
+                    Some(Err(e)) => {
+                        warn!(conn = id, %remote, "{e}, closing the connection");
                         return Ok(());
-                    };
-                    let op = OpCode(header.r#type);
-                    let req = Request::decode(op, &frame[8..]);
-                    outbox.outstanding.fetch_add(1, Ordering::Relaxed);
-                    send(driver, DriverMsg::Request { conn: id, xid: header.xid, req, received: std::time::Instant::now() }).await?;
-                }
+                    }
+                };
+                let Ok(header) = RequestHeader::from_bytes(&frame) else {
+                    warn!(conn = id, %remote, "frame too short for a request header, closing");
+                    return Ok(());
+                };
+                let op = OpCode(header.r#type);
+                let req = Request::decode(op, &frame[8..]);
+                outbox.outstanding.fetch_add(1, Ordering::Relaxed);
+                send(driver, DriverMsg::Request { conn: id, xid: header.xid, req, received: Instant::now() }).await?;
             }
         }
     }
@@ -161,22 +149,21 @@ async fn send(driver: &mpsc::Sender<DriverMsg>, msg: DriverMsg) -> std::io::Resu
 /// Runs a four-letter word: the text, then close.
 async fn four_letter_word(
     cmd: &'static str,
-    stream: &mut TcpStream,
-    inbuf: &mut BytesMut,
+    out: &mut WriteHalf<'_>,
+    input: &mut ReadHalf<'_>,
+    mut rest: BytesMut,
     driver: &mpsc::Sender<DriverMsg>,
 ) -> std::io::Result<()> {
     let mut arg = None;
     if cmd == "stmk" {
         // stmk carries an 8-byte trace mask after the word.
-        while inbuf.len() < 12 {
-            if stream.read_buf(inbuf).await? == 0 {
+        while rest.len() < 8 {
+            if input.read_buf(&mut rest).await? == 0 {
                 break;
             }
         }
-        if inbuf.len() >= 12 {
-            arg = Some(i64::from_be_bytes(
-                inbuf[4..12].try_into().expect("8 bytes"),
-            ));
+        if rest.len() >= 8 {
+            arg = Some(i64::from_be_bytes(rest[..8].try_into().expect("8 bytes")));
         }
     }
     let (tx, rx) = oneshot::channel();
@@ -192,7 +179,7 @@ async fn four_letter_word(
     let text = rx
         .await
         .map_err(|_| std::io::Error::other("server shutting down"))?;
-    info!(cmd, "four-letter word");
-    stream.write_all(text.as_bytes()).await?;
+    debug!(cmd, "four-letter word");
+    out.write_all(text.as_bytes()).await?;
     Ok(())
 }

@@ -20,9 +20,37 @@ use super::stats::{ConnStats, ServerStats};
 use super::ConnId;
 use crate::config::Config;
 use crate::session::{self, ExpiryTracker};
+use crate::tree::{DataTree, NodeKind};
 use crate::txn::stamp::{StampRules, Stamper};
 use crate::txn::{apply, Applied, State, Txn, TxnOp};
 use crate::watch::Registry;
+
+/// `znode.container.maxPerMinute`: bounds the reaper's deletes.
+const CONTAINER_DELETES_PER_MINUTE_MAX: u64 = 10_000;
+
+/// Containers that are empty and once had a child, and TTL nodes that are empty and whose
+/// mtime is older than their TTL, at most `max` of them.
+pub fn container_candidates(tree: &DataTree, now_ms: i64, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in tree.containers() {
+        if let Some(n) = tree.get(p) {
+            if n.children.is_empty() && n.stat.cversion > 0 {
+                out.push(p.to_owned());
+            }
+        }
+    }
+    for p in tree.ttl_nodes() {
+        if let Some(n) = tree.get(p) {
+            if let NodeKind::Ttl(ttl) = n.kind() {
+                if n.children.is_empty() && ttl != 0 && now_ms - n.stat.mtime > ttl {
+                    out.push(p.to_owned());
+                }
+            }
+        }
+    }
+    out.truncate(max);
+    out
+}
 
 /// Messages from connection tasks (and timers) to the driver.
 pub enum DriverMsg {
@@ -109,6 +137,10 @@ impl Driver {
         let tick = Duration::from_millis(u64::from(self.config.tick_time_ms.clamp(1, 1000)));
         let mut timer = tokio::time::interval(tick);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reap_every = Duration::from_millis(self.config.container_check_interval_ms.max(1));
+        let mut reaper =
+            tokio::time::interval_at(tokio::time::Instant::now() + reap_every, reap_every);
+        reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
         loop {
             tokio::select! {
@@ -121,6 +153,7 @@ impl Driver {
                     }
                 }
                 _ = timer.tick() => self.expire_sessions(),
+                _ = reaper.tick() => self.reap_containers(),
             }
         }
     }
@@ -308,6 +341,25 @@ impl Driver {
                 c.session = None;
                 c.outbox.close();
             }
+        }
+    }
+
+    /// Deletes empty containers that once had a child and expired TTL nodes, through the
+    /// same stamped write path as client deletes (`ContainerManager`), so replicas agree.
+    fn reap_containers(&mut self) {
+        let now = now_ms();
+        let per_check = (CONTAINER_DELETES_PER_MINUTE_MAX * self.config.container_check_interval_ms
+            / 60_000)
+            .max(1) as usize;
+        let candidates = container_candidates(&self.state.tree, now, per_check);
+        for path in candidates {
+            let applied = self.write(
+                0,
+                0,
+                Arc::new(Vec::new()),
+                TxnOp::DeleteContainer { path: path.clone() },
+            );
+            debug!(%path, zxid = applied.zxid, result = ?applied.result, "reaped container/TTL node");
         }
     }
 

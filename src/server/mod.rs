@@ -1,9 +1,9 @@
 //! The tokio glue: the listener, one task per connection, and the driver task that owns
 //! all state. Pure logic lives in `tree`, `txn`, `session` and `watch`.
 
+mod codec;
 mod connection;
 pub mod driver;
-mod fourlw_shim;
 mod outbox;
 mod pipeline;
 pub mod request;

@@ -19,6 +19,9 @@ use crate::tree::{acl, Node};
 use crate::txn::{CreateKind, CreateOp, OpResult, TxnOp};
 use crate::watch::{Table, PERSISTENT, RECURSIVE, STANDARD};
 
+/// A reply body, written only when the request succeeds.
+type Body = Box<dyn FnOnce(&mut BytesMut)>;
+
 /// What the caller of a request is.
 struct Caller {
     conn: ConnId,
@@ -193,7 +196,7 @@ impl Driver {
     /// Local reads: look up, check READ, register the watch in the same step, reply.
     fn read(&mut self, c: &Caller, req: Request) {
         let zxid = self.state.last_zxid;
-        let result: Result<Box<dyn FnOnce(&mut BytesMut)>, ErrorCode> = match req {
+        let result: Result<Body, ErrorCode> = match req {
             Request::Exists(r) => {
                 if r.path.contains('\0') {
                     Err(ErrorCode::BadArguments)
@@ -227,19 +230,17 @@ impl Driver {
                         self.watches.add(c.conn, &r.path, Table::Data, STANDARD);
                     }
                     let resp = GetDataResponse { data, stat };
-                    Box::new(move |o: &mut BytesMut| resp.encode(o))
-                        as Box<dyn FnOnce(&mut BytesMut)>
+                    Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
                 }),
             Request::GetChildren(r) => {
                 self.readable(&r.path, &c.ids)
-                    .map(|n| children(n))
+                    .map(children)
                     .map(|children| {
                         if r.watch {
                             self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
                         }
                         let resp = GetChildrenResponse { children };
-                        Box::new(move |o: &mut BytesMut| resp.encode(o))
-                            as Box<dyn FnOnce(&mut BytesMut)>
+                        Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
                     })
             }
             Request::GetChildren2(r) => self
@@ -250,23 +251,21 @@ impl Driver {
                         self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
                     }
                     let resp = GetChildren2Response { children, stat };
-                    Box::new(move |o: &mut BytesMut| resp.encode(o))
-                        as Box<dyn FnOnce(&mut BytesMut)>
+                    Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
                 }),
             Request::GetAllChildrenNumber(r) => self.readable(&r.path, &c.ids).map(|_| {
                 let resp = GetAllChildrenNumberResponse {
                     total_number: self.state.tree.descendant_count(&r.path) as i32,
                 };
-                Box::new(move |o: &mut BytesMut| resp.encode(o)) as Box<dyn FnOnce(&mut BytesMut)>
+                Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
             }),
-            Request::GetAcl(r) => self.get_acl(&r.path, &c.ids).map(|resp| {
-                Box::new(move |o: &mut BytesMut| resp.encode(o)) as Box<dyn FnOnce(&mut BytesMut)>
-            }),
+            Request::GetAcl(r) => self
+                .get_acl(&r.path, &c.ids)
+                .map(|resp| Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body),
             Request::MultiRead(ops) => {
                 let resp = self.multi_read(&ops, &c.ids);
                 match resp {
-                    Ok(resp) => Ok(Box::new(move |o: &mut BytesMut| resp.encode(o))
-                        as Box<dyn FnOnce(&mut BytesMut)>),
+                    Ok(resp) => Ok(Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body),
                     Err(partial) => {
                         // A write op inside multiRead: −5 with the results so far as a body.
                         self.reply_with_error_body(

@@ -138,8 +138,8 @@ impl Driver {
         let tree = &self.state.tree;
         let connections = self
             .conns
-            .iter()
-            .map(|(_, c)| ConnectionInfo {
+            .values()
+            .map(|c| ConnectionInfo {
                 remote: c.remote,
                 queued: c
                     .outbox
@@ -256,6 +256,6 @@ impl Driver {
             }
         }
         let _ = now_ms();
-        super::fourlw_shim::render(cmd, &self.snapshot(), allowed)
+        crate::admin::four_letter::render(cmd, &self.snapshot(), allowed)
     }
 }

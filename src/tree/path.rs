@@ -26,9 +26,7 @@ pub fn validate_path(path: &str) -> Result<(), InvalidPath> {
         let c = chars[i];
         let last = chars[i - 1];
         let next_is_sep = i + 1 == chars.len() || chars[i + 1] == '/';
-        if c == '\0' {
-            return Err(InvalidPath);
-        } else if c == '/' && last == '/' {
+        if c == '\0' || (c == '/' && last == '/') {
             return Err(InvalidPath);
         } else if c == '.' && last == '.' {
             if chars[i - 2] == '/' && next_is_sep {
