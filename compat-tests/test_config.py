@@ -1,0 +1,85 @@
+"""zoo.cfg keys the server must honour: each test starts its own server with a
+different zoo.cfg (the same file for ferrozk and Apache ZooKeeper)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from rawzk import PING, RawClient
+from zkharness import Server, four_letter
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    started = []
+
+    def start(extra):
+        srv = Server(tmp_path / f"srv{len(started)}", extra_cfg=extra)
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+def conf_of(port) -> dict:
+    return dict(line.split("=", 1) for line in four_letter(port, "conf").splitlines()
+                if "=" in line)
+
+
+def test_four_letter_whitelist(start_server):
+    srv = start_server({"4lw.commands.whitelist": "ruok, conf"})
+    assert four_letter(srv.port, "ruok") == "imok"
+    assert conf_of(srv.port)["clientPort"] == str(srv.port)
+    assert four_letter(srv.port, "mntr") == "mntr is not executed because it is not in the whitelist.\n"
+    assert four_letter(srv.port, "envi") == "envi is not executed because it is not in the whitelist.\n"
+    # srvr is always allowed (zkServer.sh status needs it)
+    assert four_letter(srv.port, "srvr").startswith("Zookeeper version: ")
+
+
+def test_tick_time_and_session_timeout_bounds(start_server):
+    srv = start_server({"tickTime": "500", "minSessionTimeout": "3000",
+                        "maxSessionTimeout": "7000"})
+    conf = conf_of(srv.port)
+    assert (conf["tickTime"], conf["minSessionTimeout"], conf["maxSessionTimeout"]) == (
+        "500", "3000", "7000")
+    for asked, granted in ((1000, 3000), (5000, 5000), (60000, 7000)):
+        with RawClient(srv.port) as c:
+            assert c.connect(asked).timeout == granted
+
+
+def test_default_session_bounds_follow_tick_time(start_server):
+    srv = start_server({"tickTime": "1000"})
+    conf = conf_of(srv.port)
+    assert (conf["minSessionTimeout"], conf["maxSessionTimeout"]) == ("2000", "20000")
+    with RawClient(srv.port) as c:
+        assert c.connect(100).timeout == 2000
+    with RawClient(srv.port) as c:
+        assert c.connect(10**6).timeout == 20000
+
+
+def test_max_client_connections(start_server):
+    srv = start_server({"maxClientCnxns": "3"})
+    assert conf_of(srv.port)["maxClientCnxns"] == "3"
+    clients = [RawClient(srv.port) for _ in range(3)]
+    try:
+        for c in clients:
+            assert c.connect(10000).session_id != 0
+        extra = RawClient(srv.port)
+        try:
+            # the fourth connection from this address is closed at once
+            with pytest.raises((EOFError, ConnectionResetError, BrokenPipeError, socket.timeout)):
+                extra.sock.settimeout(5)
+                extra.connect(10000)
+        finally:
+            extra.close()
+        # the first three still work
+        for c in clients:
+            rep = c.call(PING, xid=-2)
+            assert rep.xid == -2
+    finally:
+        for c in clients:
+            c.close()
