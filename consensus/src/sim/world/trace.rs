@@ -1,0 +1,55 @@
+//! One-line renderings of messages and entries for traces.
+
+use crate::message::Message;
+use crate::types::{Entry, Slot};
+
+pub(super) fn brief_entry(e: &Entry) -> String {
+    match e {
+        Entry::Noop => "noop".into(),
+        Entry::Batch { zxid, data } => format!("{zxid}:{}cmd", data.len() / 26),
+    }
+}
+
+fn slots(entries: &[(Slot, Entry)]) -> String {
+    match (entries.first(), entries.last()) {
+        (Some(a), Some(b)) => format!("[{}..{}]", a.0, b.0),
+        _ => "[]".into(),
+    }
+}
+
+/// One trace line per message.
+pub(super) fn brief(m: &Message) -> String {
+    match m {
+        Message::Prepare { ballot, from_slot } => format!("Prepare {ballot} from {from_slot}"),
+        Message::Promise { ballot, accepted } => {
+            format!("Promise {ballot} {} accepted", accepted.len())
+        }
+        Message::Nack { ballot, promised } => format!("Nack {ballot} promised {promised}"),
+        Message::Accept {
+            ballot,
+            entries,
+            commit,
+        } => format!("Accept {ballot} {} commit {commit}", slots(entries)),
+        Message::Accepted {
+            ballot,
+            slots,
+            chosen,
+        } => format!("Accepted {ballot} {slots:?} chosen {chosen}"),
+        Message::Heartbeat {
+            ballot,
+            commit,
+            seq,
+        } => format!("Heartbeat {ballot} commit {commit} seq {seq}"),
+        Message::HeartbeatAck {
+            ballot,
+            seq,
+            chosen,
+        } => format!("HeartbeatAck {ballot} seq {seq} chosen {chosen}"),
+        Message::Learn { ballot, entries } => format!("Learn {ballot} {}", slots(entries)),
+        Message::InstallSnapshot { ballot, snapshot } => {
+            format!("InstallSnapshot {ballot} at {}", snapshot.meta.slot)
+        }
+        Message::SyncRequest { id } => format!("SyncRequest {id}"),
+        Message::SyncReply { id, read_index } => format!("SyncReply {id} index {read_index}"),
+    }
+}
