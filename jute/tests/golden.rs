@@ -45,8 +45,12 @@ fn to_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `tests/golden`, or `JUTE_GOLDEN_DIR` to check a fresh capture before it replaces them.
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    match std::env::var_os("JUTE_GOLDEN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
+    }
 }
 
 fn load(path: &Path) -> Vec<Frame> {

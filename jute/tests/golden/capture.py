@@ -293,12 +293,22 @@ class Raw:
                 return None
             self.buf += chunk
 
-    def call(self, data, replies=1):
+    def call(self, data):
+        """Sends one request and reads up to its reply (events before it included), so the
+        next request goes out only once this one is answered."""
         self.send(data)
-        return [self.read_frame() for _ in range(replies)]
+        xid, op = struct.unpack(">ii", data[4:12])
+        want = -2 if op == 11 else xid  # a ping is answered with xid -2
+        frames = []
+        while True:
+            f = self.read_frame()
+            frames.append(f)
+            if f is None or struct.unpack(">i", f[:4])[0] == want:
+                return frames
 
     def handshake(self, read_only=True, **kw):
-        resp = self.call(connect_req(read_only, **kw))[0]
+        self.send(connect_req(read_only, **kw))
+        resp = self.read_frame()
         if resp is None:
             return None
         _pv, _to, sid = struct.unpack(">iiq", resp[:16])
@@ -366,11 +376,11 @@ def scenario_raw(proxy, upstream):
     # SetWatches with made-up events: /a changed since zxid 0, /missing deleted, / exists.
     rel = 0
     c.call(request(-8, 101, i64(rel) + vector([base + "/a", base + "/missing"], ustring)
-                   + vector(["/", base + "/new"], ustring) + vector([base], ustring)), replies=5)
+                   + vector(["/", base + "/new"], ustring) + vector([base], ustring)))
     c.call(request(-8, 105, i64(0x7FFFFFFFFFFF) + vector([base], ustring) + vector([], ustring)
                    + vector([], ustring) + vector([base + "/p"], ustring)
                    + vector([base + "/r"], ustring)))
-    c.call(request(22, 5, ustring(base) + buffer(b"changed") + i32(-1)), replies=2)  # event first
+    c.call(request(22, 5, ustring(base) + buffer(b"changed") + i32(-1)))  # the event comes first
     c.call(request(23, 103, ustring("/")))  # getEphemerals
     c.call(request(24, 104, ustring("/")))  # getAllChildrenNumber
     c.call(request(25, 107))  # whoAmI
