@@ -83,7 +83,8 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: NodeStat) -> Node {
+    /// A childless node (children are linked as they are inserted).
+    pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: NodeStat) -> Node {
         Node {
             data,
             acl,
@@ -187,9 +188,41 @@ impl DataTree {
         t
     }
 
+    /// A tree with no nodes at all, to be filled with [`DataTree::insert_raw`] from a
+    /// snapshot (root first, parents before children).
+    pub fn empty() -> DataTree {
+        let open_acl = Arc::new(acl::open_acl_unsafe());
+        DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            digest: 0,
+            data_bytes: 0,
+            open_acl,
+        }
+    }
+
+    /// Visits every node parents-first (pre-order from the root), the order snapshots use
+    /// so a loader can insert each node under an already-present parent.
+    pub fn walk_preorder(&self, mut visit: impl FnMut(&str, &Node)) {
+        let mut stack = vec![String::from("/")];
+        while let Some(p) = stack.pop() {
+            let Some(n) = self.nodes.get(p.as_str()) else { continue };
+            visit(&p, n);
+            for c in n.children.iter().rev() {
+                stack.push(child_path(&p, c));
+            }
+        }
+    }
+
     /// Inserts a node and links it under its parent without touching the parent's stat
     /// (used for the built-in nodes and for loading snapshots).
-    pub fn insert_raw(&mut self, path: &str, node: Node) {
+    ///
+    /// # Panics
+    /// If the parent is not in the tree yet.
+    pub fn insert_raw(&mut self, path: &str, mut node: Node) {
+        node.children.clear();
         if path != "/" {
             let parent = path::parent_of(path).expect("absolute path");
             let name = path::name_of(path);

@@ -4,6 +4,7 @@
 //! replica. A failed check is a reply (a ZooKeeper error code), not a failure of apply.
 
 pub mod apply;
+pub mod codec;
 pub mod prepare;
 pub mod stamp;
 
