@@ -35,11 +35,7 @@ impl Replica {
         let accepted = self
             .log
             .range(from_slot..)
-            .map(|(s, (b, e))| LogEntry {
-                slot: *s,
-                ballot: *b,
-                entry: e.clone(),
-            })
+            .map(|(s, (b, e))| LogEntry { slot: *s, ballot: *b, entry: e.clone() })
             .collect();
         self.send_after_persist(from, Message::Promise { ballot, accepted });
     }
@@ -47,13 +43,7 @@ impl Replica {
     /// Phase 2b: accept unless promised higher; accepting implies promising. The Accepted
     /// reply leaves only once the entries are durable (Paxos Made Live §2.2: acceptors must
     /// remember what they accepted across crashes).
-    pub(crate) fn on_accept(
-        &mut self,
-        from: ServerId,
-        ballot: Ballot,
-        entries: Vec<(Slot, Entry)>,
-        commit: Slot,
-    ) {
+    pub(crate) fn on_accept(&mut self, from: ServerId, ballot: Ballot, entries: Vec<(Slot, Entry)>, commit: Slot) {
         if matches!(self.role, Role::Observer) {
             return;
         }
@@ -69,24 +59,14 @@ impl Replica {
         let mut slots = Vec::with_capacity(entries.len());
         for (slot, entry) in entries {
             slots.push(slot);
-            let known_chosen = self
-                .log
-                .get(&slot)
-                .is_some_and(|(b, _)| *b == Ballot::CHOSEN);
+            let known_chosen = self.log.get(&slot).is_some_and(|(b, _)| *b == Ballot::CHOSEN);
             if slot > self.snap.slot && !known_chosen {
                 self.persist_entry(slot, ballot, entry);
             }
         }
         self.advance_chosen();
         let chosen = self.chosen;
-        self.send_after_persist(
-            from,
-            Message::Accepted {
-                ballot,
-                slots,
-                chosen,
-            },
-        );
+        self.send_after_persist(from, Message::Accepted { ballot, slots, chosen });
     }
 
     /// A heartbeat keeps this follower loyal, moves its commit point, and is acknowledged at
@@ -96,14 +76,7 @@ impl Replica {
         if ballot < self.promised {
             if self.mutated_accept_lower() {
                 let chosen = self.chosen;
-                self.send(
-                    from,
-                    Message::HeartbeatAck {
-                        ballot,
-                        seq,
-                        chosen,
-                    },
-                );
+                self.send(from, Message::HeartbeatAck { ballot, seq, chosen });
                 return;
             }
             let promised = self.promised;
@@ -113,14 +86,7 @@ impl Replica {
         self.follow_leader(ballot, commit);
         self.advance_chosen();
         let chosen = self.chosen;
-        self.send(
-            from,
-            Message::HeartbeatAck {
-                ballot,
-                seq,
-                chosen,
-            },
-        );
+        self.send(from, Message::HeartbeatAck { ballot, seq, chosen });
     }
 
     /// Chosen values from the leader: true whatever the sender's ballot, stored as
@@ -128,10 +94,7 @@ impl Replica {
     pub(crate) fn on_learn(&mut self, from: ServerId, ballot: Ballot, entries: Vec<(Slot, Entry)>) {
         self.see_ballot(ballot);
         for (slot, entry) in entries {
-            let known_chosen = self
-                .log
-                .get(&slot)
-                .is_some_and(|(b, _)| *b == Ballot::CHOSEN);
+            let known_chosen = self.log.get(&slot).is_some_and(|(b, _)| *b == Ballot::CHOSEN);
             if slot > self.chosen && slot > self.snap.slot && !known_chosen {
                 self.persist_entry(slot, Ballot::CHOSEN, entry);
             }
@@ -141,14 +104,7 @@ impl Replica {
         }
         self.advance_chosen();
         let chosen = self.chosen;
-        self.send(
-            from,
-            Message::HeartbeatAck {
-                ballot,
-                seq: 0,
-                chosen,
-            },
-        );
+        self.send(from, Message::HeartbeatAck { ballot, seq: 0, chosen });
     }
 
     /// A snapshot replaces the log prefix it covers; the host persists and loads it.
@@ -169,14 +125,7 @@ impl Replica {
             self.follow_leader(ballot, 0);
         }
         let chosen = self.chosen;
-        self.send(
-            from,
-            Message::HeartbeatAck {
-                ballot,
-                seq: 0,
-                chosen,
-            },
-        );
+        self.send(from, Message::HeartbeatAck { ballot, seq: 0, chosen });
     }
 
     /// Adopts the leader of `ballot` (at least our promise): accepting its messages implies
@@ -206,9 +155,7 @@ impl Replica {
         let before = self.chosen;
         while let Some((b, _)) = self.log.get(&(self.chosen + 1)) {
             let s = self.chosen + 1;
-            let by_leader = *b == self.follow
-                && s <= self.leader_commit
-                && !matches!(self.role, Role::Leader(_));
+            let by_leader = *b == self.follow && s <= self.leader_commit && !matches!(self.role, Role::Leader(_));
             if *b == Ballot::CHOSEN || by_leader {
                 self.chosen = s;
             } else {

@@ -70,10 +70,7 @@ impl Config {
         let mut sorted = self.voters.clone();
         sorted.sort();
         let n = sorted.len() as u64;
-        let index = sorted
-            .iter()
-            .position(|v| *v == self.id)
-            .expect("only voters campaign") as u64;
+        let index = sorted.iter().position(|v| *v == self.id).expect("only voters campaign") as u64;
         let base = u64::from(above) + 1;
         let epoch = base + (index + n - base % n) % n;
         assert!(epoch < u64::from(u32::MAX), "epochs exhausted");
@@ -99,17 +96,21 @@ pub enum Mutation {
     SkipPhase1Recovery,
     /// Followers hand entries to the host as soon as they are accepted, before they are chosen.
     ApplyUncommitted,
+    /// The leader answers `sync` from its own commit point without a quorum round (the
+    /// stale read Jepsen found in ZooKeeper's sync); proves the checker judges reads.
+    SyncWithoutQuorum,
 }
 
 #[cfg(feature = "mutations")]
 impl Mutation {
     /// Every planted bug, for tests and `--mutation` parsing.
-    pub const ALL: [Mutation; 5] = [
+    pub const ALL: [Mutation; 6] = [
         Mutation::AckBeforePersist,
         Mutation::AcceptLowerBallot,
         Mutation::CommitWithoutQuorum,
         Mutation::SkipPhase1Recovery,
         Mutation::ApplyUncommitted,
+        Mutation::SyncWithoutQuorum,
     ];
 
     /// The `--mutation` name.
@@ -121,13 +122,12 @@ impl Mutation {
             Mutation::CommitWithoutQuorum => "commit-without-quorum",
             Mutation::SkipPhase1Recovery => "skip-phase1-recovery",
             Mutation::ApplyUncommitted => "apply-uncommitted",
+            Mutation::SyncWithoutQuorum => "sync-without-quorum",
         }
     }
 
     /// Parses a `--mutation` name.
     pub fn from_name(name: &str) -> Option<Mutation> {
-        std::iter::once(Mutation::None)
-            .chain(Mutation::ALL)
-            .find(|m| m.name() == name)
+        std::iter::once(Mutation::None).chain(Mutation::ALL).find(|m| m.name() == name)
     }
 }

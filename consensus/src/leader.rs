@@ -73,13 +73,8 @@ impl Replica {
         if !self.cfg.is_voter() {
             return;
         }
-        let epoch = self
-            .cfg
-            .next_epoch(self.promised.epoch.max(self.epoch_seen));
-        let ballot = Ballot {
-            epoch,
-            id: self.cfg.id,
-        };
+        let epoch = self.cfg.next_epoch(self.promised.epoch.max(self.epoch_seen));
+        let ballot = Ballot { epoch, id: self.cfg.id };
         self.epoch_seen = epoch;
         self.promised = ballot;
         self.out.hard_dirty = true;
@@ -87,13 +82,8 @@ impl Replica {
         let limit = u64::from(self.cfg.sync_limit_ticks.max(1));
         let timeout_ticks = self.cfg.init_limit_ticks + self.rng.below(limit) as u32;
         let from_slot = self.chosen + 1;
-        self.role = Role::Candidate(Candidate {
-            ballot,
-            from_slot,
-            promises: BTreeMap::new(),
-            ticks: 0,
-            timeout_ticks,
-        });
+        self.role =
+            Role::Candidate(Candidate { ballot, from_slot, promises: BTreeMap::new(), ticks: 0, timeout_ticks });
         for v in self.cfg.voters.clone() {
             self.send(v, Message::Prepare { ballot, from_slot });
         }
@@ -110,13 +100,7 @@ impl Replica {
             return;
         }
         let (ballot, from_slot) = (c.ballot, c.from_slot);
-        let silent: Vec<ServerId> = self
-            .cfg
-            .voters
-            .iter()
-            .copied()
-            .filter(|v| !c.promises.contains_key(v))
-            .collect();
+        let silent: Vec<ServerId> = self.cfg.voters.iter().copied().filter(|v| !c.promises.contains_key(v)).collect();
         for v in silent {
             if v != self.cfg.id {
                 self.send(v, Message::Prepare { ballot, from_slot });
@@ -133,9 +117,7 @@ impl Replica {
         }
         c.promises.insert(from, accepted);
         if c.promises.len() >= self.cfg.quorum() {
-            let Role::Candidate(c) = std::mem::replace(&mut self.role, Role::Follower) else {
-                unreachable!()
-            };
+            let Role::Candidate(c) = std::mem::replace(&mut self.role, Role::Follower) else { unreachable!() };
             self.become_leader(c);
         }
     }
@@ -168,26 +150,11 @@ impl Replica {
         let evidence = self.fresh_evidence(&c.promises);
         drop_overtaken(&mut merged, &evidence);
         if self.mutated_skip_recovery() {
-            merged = self
-                .log
-                .range(c.from_slot..)
-                .map(|(s, v)| (*s, v.clone()))
-                .collect();
+            merged = self.log.range(c.from_slot..).map(|(s, v)| (*s, v.clone())).collect();
         }
-        let last = merged
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(0)
-            .max(c.from_slot - 1);
+        let last = merged.keys().next_back().copied().unwrap_or(0).max(c.from_slot - 1);
         let mut peers = BTreeMap::new();
-        for p in self
-            .cfg
-            .voters
-            .iter()
-            .chain(&self.cfg.observers)
-            .filter(|p| **p != self.cfg.id)
-        {
+        for p in self.cfg.voters.iter().chain(&self.cfg.observers).filter(|p| **p != self.cfg.id) {
             peers.insert(*p, Peer::default());
         }
         self.leader = Some(self.cfg.id);
@@ -202,9 +169,8 @@ impl Replica {
             seq: 0,
             syncs: Vec::new(),
         }));
-        let open: Vec<(Slot, Entry)> = (c.from_slot..=last)
-            .map(|s| (s, merged.remove(&s).map_or(Entry::Noop, |(_, e)| e)))
-            .collect();
+        let open: Vec<(Slot, Entry)> =
+            (c.from_slot..=last).map(|s| (s, merged.remove(&s).map_or(Entry::Noop, |(_, e)| e))).collect();
         for chunk in open.chunks(self.cfg.entries_per_message_max.max(1)) {
             self.broadcast_accept(chunk.to_vec());
         }
@@ -223,44 +189,25 @@ impl Replica {
             }
         };
         if self.snap.slot > 0 {
-            note(
-                self.snap.slot,
-                &Entry::Batch {
-                    zxid: self.snap.last_zxid,
-                    data: Vec::new(),
-                },
-            );
+            note(self.snap.slot, &Entry::Batch { zxid: self.snap.last_zxid, data: Vec::new() });
         }
         self.log.iter().for_each(|(s, (_, e))| note(*s, e));
-        promises
-            .values()
-            .flatten()
-            .for_each(|e| note(e.slot, &e.entry));
+        promises.values().flatten().for_each(|e| note(e.slot, &e.entry));
         first
     }
 
     pub(crate) fn propose_batch(&mut self, data: Vec<u8>) -> Result<Proposed, NotLeader> {
         let Role::Leader(l) = &self.role else {
-            return Err(NotLeader {
-                leader: self.leader,
-            });
+            return Err(NotLeader { leader: self.leader });
         };
         let floor = Zxid::new(l.ballot.epoch, 1);
-        let zxid = if self.zxid_seen.0 + 1 > floor.0 {
-            Zxid(self.zxid_seen.0 + 1)
-        } else {
-            floor
-        };
+        let zxid = if self.zxid_seen.0 + 1 > floor.0 { Zxid(self.zxid_seen.0 + 1) } else { floor };
         if zxid.epoch() != l.ballot.epoch || zxid.counter() > self.cfg.zxid_counter_max {
             // Counter exhausted: move to a new epoch at once, without an election timeout.
             self.campaign();
-            return Err(NotLeader {
-                leader: Some(self.cfg.id),
-            });
+            return Err(NotLeader { leader: Some(self.cfg.id) });
         }
-        let Role::Leader(l) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leader(l) = &mut self.role else { unreachable!() };
         let slot = l.next_slot;
         l.next_slot += 1;
         self.see_zxid(zxid);
@@ -278,25 +225,12 @@ impl Replica {
         }
         let (ballot, commit) = (l.ballot, self.chosen);
         for v in self.cfg.voters.clone() {
-            self.send(
-                v,
-                Message::Accept {
-                    ballot,
-                    entries: entries.clone(),
-                    commit,
-                },
-            );
+            self.send(v, Message::Accept { ballot, entries: entries.clone(), commit });
         }
     }
 
     /// Counts a vote; a slot is chosen once a majority accepted it under our ballot.
-    pub(crate) fn on_accepted(
-        &mut self,
-        from: ServerId,
-        ballot: Ballot,
-        slots: Vec<Slot>,
-        chosen: Slot,
-    ) {
+    pub(crate) fn on_accepted(&mut self, from: ServerId, ballot: Ballot, slots: Vec<Slot>, chosen: Slot) {
         let Role::Leader(l) = &mut self.role else {
             return;
         };
@@ -323,11 +257,7 @@ impl Replica {
             return;
         };
         let before = self.chosen;
-        while l
-            .votes
-            .get(&(self.chosen + 1))
-            .is_some_and(|v| v.len() >= need)
-        {
+        while l.votes.get(&(self.chosen + 1)).is_some_and(|v| v.len() >= need) {
             self.chosen += 1;
             l.votes.remove(&self.chosen);
         }
@@ -341,13 +271,7 @@ impl Replica {
         }
     }
 
-    pub(crate) fn on_heartbeat_ack(
-        &mut self,
-        from: ServerId,
-        ballot: Ballot,
-        seq: u64,
-        chosen: Slot,
-    ) {
+    pub(crate) fn on_heartbeat_ack(&mut self, from: ServerId, ballot: Ballot, seq: u64, chosen: Slot) {
         let Role::Leader(l) = &mut self.role else {
             return;
         };
@@ -390,13 +314,7 @@ impl Replica {
         if l.ticks % u64::from(self.cfg.heartbeat_ticks.max(1)) == 0 {
             self.heartbeat();
             self.resend_accepts();
-            let peers: Vec<ServerId> = self
-                .cfg
-                .voters
-                .iter()
-                .chain(&self.cfg.observers)
-                .copied()
-                .collect();
+            let peers: Vec<ServerId> = self.cfg.voters.iter().chain(&self.cfg.observers).copied().collect();
             for p in peers {
                 self.catch_up(p);
             }
@@ -412,14 +330,7 @@ impl Replica {
         let (ballot, commit, seq) = (l.ballot, self.chosen, l.seq);
         let peers: Vec<ServerId> = l.peers.keys().copied().collect();
         for p in peers {
-            self.send(
-                p,
-                Message::Heartbeat {
-                    ballot,
-                    commit,
-                    seq,
-                },
-            );
+            self.send(p, Message::Heartbeat { ballot, commit, seq });
         }
         self.release_syncs();
     }
@@ -427,19 +338,10 @@ impl Replica {
     /// Re-sends open slots to voters that have not accepted them (lost or reordered accepts).
     fn resend_accepts(&mut self) {
         let Role::Leader(l) = &self.role else { return };
-        let (ballot, commit, max) = (
-            l.ballot,
-            self.chosen,
-            self.cfg.entries_per_message_max.max(1),
-        );
+        let (ballot, commit, max) = (l.ballot, self.chosen, self.cfg.entries_per_message_max.max(1));
         let mut per_peer: BTreeMap<ServerId, Vec<(Slot, Entry)>> = BTreeMap::new();
         for (s, votes) in &l.votes {
-            for v in self
-                .cfg
-                .voters
-                .iter()
-                .filter(|v| **v != self.cfg.id && !votes.contains(v))
-            {
+            for v in self.cfg.voters.iter().filter(|v| **v != self.cfg.id && !votes.contains(v)) {
                 let batch = per_peer.entry(*v).or_default();
                 if batch.len() < max {
                     if let Some((_, e)) = self.log.get(s) {
@@ -449,14 +351,7 @@ impl Replica {
             }
         }
         for (to, entries) in per_peer.into_iter().filter(|(_, e)| !e.is_empty()) {
-            self.send(
-                to,
-                Message::Accept {
-                    ballot,
-                    entries,
-                    commit,
-                },
-            );
+            self.send(to, Message::Accept { ballot, entries, commit });
         }
     }
 
@@ -475,9 +370,8 @@ impl Replica {
         }
         let ballot = l.ballot;
         if p.chosen < self.snap.slot {
-            let asked_recently = p
-                .snapshot_asked_tick
-                .is_some_and(|t| ticks - t < u64::from(self.cfg.sync_limit_ticks));
+            let asked_recently =
+                p.snapshot_asked_tick.is_some_and(|t| ticks - t < u64::from(self.cfg.sync_limit_ticks));
             if !asked_recently {
                 p.snapshot_asked_tick = Some(ticks);
                 self.out.snapshot_wanted.push(to);
@@ -485,20 +379,9 @@ impl Replica {
             return;
         }
         let from = p.chosen + 1;
-        let upto = self
-            .chosen
-            .min(p.chosen + self.cfg.entries_per_message_max.max(1) as u64);
+        let upto = self.chosen.min(p.chosen + self.cfg.entries_per_message_max.max(1) as u64);
         let entries: Vec<(Slot, Entry)> = (from..=upto)
-            .map(|s| {
-                (
-                    s,
-                    self.log
-                        .get(&s)
-                        .unwrap_or_else(|| panic!("chosen slot {s} missing"))
-                        .1
-                        .clone(),
-                )
-            })
+            .map(|s| (s, self.log.get(&s).unwrap_or_else(|| panic!("chosen slot {s} missing")).1.clone()))
             .collect();
         self.send(to, Message::Learn { ballot, entries });
     }
@@ -509,12 +392,17 @@ impl Replica {
             Role::Leader(l) => {
                 let read_index = self.chosen.max(l.recovered_to);
                 let seq = l.seq + 1;
-                l.syncs.push(PendingSync {
-                    id,
-                    origin,
-                    read_index,
-                    seq,
-                });
+                #[cfg(feature = "mutations")]
+                if self.cfg.mutation == crate::config::Mutation::SyncWithoutQuorum {
+                    let read_index = self.chosen;
+                    if origin == self.cfg.id {
+                        self.out.synced.push(Synced { id, read_index });
+                    } else {
+                        self.send(origin, Message::SyncReply { id, read_index });
+                    }
+                    return Ok(());
+                }
+                l.syncs.push(PendingSync { id, origin, read_index, seq });
                 self.heartbeat();
                 Ok(())
             }
@@ -535,12 +423,8 @@ impl Replica {
         let Role::Leader(l) = &mut self.role else {
             return;
         };
-        let mut acks: Vec<u64> = l
-            .peers
-            .iter()
-            .filter(|(id, _)| self.cfg.voters.contains(id))
-            .map(|(_, p)| p.acked_seq)
-            .collect();
+        let mut acks: Vec<u64> =
+            l.peers.iter().filter(|(id, _)| self.cfg.voters.contains(id)).map(|(_, p)| p.acked_seq).collect();
         if self.cfg.is_voter() {
             acks.push(l.seq);
         }
@@ -548,23 +432,13 @@ impl Replica {
         let Some(&confirmed) = acks.get(quorum - 1) else {
             return;
         };
-        let (done, rest): (Vec<PendingSync>, Vec<PendingSync>) =
-            l.syncs.drain(..).partition(|s| s.seq <= confirmed);
+        let (done, rest): (Vec<PendingSync>, Vec<PendingSync>) = l.syncs.drain(..).partition(|s| s.seq <= confirmed);
         l.syncs = rest;
         for s in done {
             if s.origin == self.cfg.id {
-                self.out.synced.push(Synced {
-                    id: s.id,
-                    read_index: s.read_index,
-                });
+                self.out.synced.push(Synced { id: s.id, read_index: s.read_index });
             } else {
-                self.send(
-                    s.origin,
-                    Message::SyncReply {
-                        id: s.id,
-                        read_index: s.read_index,
-                    },
-                );
+                self.send(s.origin, Message::SyncReply { id: s.id, read_index: s.read_index });
             }
         }
     }

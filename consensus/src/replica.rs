@@ -10,9 +10,7 @@ use crate::config::Config;
 use crate::leader::{Candidate, Leader};
 use crate::message::{Envelope, Message};
 use crate::rng::Rng;
-use crate::types::{
-    Ballot, Entry, HardState, LogEntry, ServerId, Slot, Snapshot, SnapshotMeta, Zxid,
-};
+use crate::types::{Ballot, Entry, HardState, LogEntry, ServerId, Slot, Snapshot, SnapshotMeta, Zxid};
 
 /// What the host must do, in this order (etcd-raft's loop: persist, send, apply):
 /// 1. write `persist` (snapshot, then entries, then hard state); call
@@ -204,11 +202,7 @@ impl Replica {
         while chosen < rec.hard_state.commit && log.contains_key(&(chosen + 1)) {
             chosen += 1;
         }
-        let role = if cfg.is_voter() {
-            Role::Follower
-        } else {
-            Role::Observer
-        };
+        let role = if cfg.is_voter() { Role::Follower } else { Role::Observer };
         let mut r = Replica {
             rng: Rng::new(cfg.seed),
             cfg,
@@ -283,18 +277,9 @@ impl Replica {
     /// The host reports that every batch up to `token` is durable; the messages that
     /// reported those writes are released.
     pub fn persisted(&mut self, token: u64) {
-        assert!(
-            token <= self.out.issued,
-            "persisted({token}) beyond issued {}",
-            self.out.issued
-        );
+        assert!(token <= self.out.issued, "persisted({token}) beyond issued {}", self.out.issued);
         self.out.durable = self.out.durable.max(token);
-        while self
-            .out
-            .waiting
-            .front()
-            .is_some_and(|(t, _)| *t <= self.out.durable)
-        {
+        while self.out.waiting.front().is_some_and(|(t, _)| *t <= self.out.durable) {
             let (_, msgs) = self.out.waiting.pop_front().expect("checked");
             self.release(msgs);
         }
@@ -307,12 +292,7 @@ impl Replica {
     /// # Panics
     /// If `meta.slot` is beyond the commit point: only chosen state may be snapshotted.
     pub fn compact(&mut self, meta: SnapshotMeta) {
-        assert!(
-            meta.slot <= self.chosen,
-            "compact({}) beyond chosen {}",
-            meta.slot,
-            self.chosen
-        );
+        assert!(meta.slot <= self.chosen, "compact({}) beyond chosen {}", meta.slot, self.chosen);
         if meta.slot > self.snap.slot {
             self.log = self.log.split_off(&(meta.slot + 1));
             self.snap = meta;
@@ -338,10 +318,7 @@ impl Replica {
                 token: out.issued,
                 snapshot: out.snapshot.take(),
                 entries: std::mem::take(&mut out.entries),
-                hard_state: out.hard_dirty.then_some(HardState {
-                    promised: self.promised,
-                    commit: self.chosen,
-                }),
+                hard_state: out.hard_dirty.then_some(HardState { promised: self.promised, commit: self.chosen }),
             });
             out.hard_dirty = false;
         }
@@ -393,36 +370,16 @@ impl Replica {
             Message::Prepare { ballot, from_slot } => self.on_prepare(from, ballot, from_slot),
             Message::Promise { ballot, accepted } => self.on_promise(from, ballot, accepted),
             Message::Nack { ballot, promised } => self.on_nack(ballot, promised),
-            Message::Accept {
-                ballot,
-                entries,
-                commit,
-            } => self.on_accept(from, ballot, entries, commit),
-            Message::Accepted {
-                ballot,
-                slots,
-                chosen,
-            } => self.on_accepted(from, ballot, slots, chosen),
-            Message::Heartbeat {
-                ballot,
-                commit,
-                seq,
-            } => self.on_heartbeat(from, ballot, commit, seq),
-            Message::HeartbeatAck {
-                ballot,
-                seq,
-                chosen,
-            } => self.on_heartbeat_ack(from, ballot, seq, chosen),
+            Message::Accept { ballot, entries, commit } => self.on_accept(from, ballot, entries, commit),
+            Message::Accepted { ballot, slots, chosen } => self.on_accepted(from, ballot, slots, chosen),
+            Message::Heartbeat { ballot, commit, seq } => self.on_heartbeat(from, ballot, commit, seq),
+            Message::HeartbeatAck { ballot, seq, chosen } => self.on_heartbeat_ack(from, ballot, seq, chosen),
             Message::Learn { ballot, entries } => self.on_learn(from, ballot, entries),
-            Message::InstallSnapshot { ballot, snapshot } => {
-                self.on_snapshot(from, ballot, snapshot)
-            }
+            Message::InstallSnapshot { ballot, snapshot } => self.on_snapshot(from, ballot, snapshot),
             Message::SyncRequest { id } => {
                 let _ = self.start_sync(id, from);
             }
-            Message::SyncReply { id, read_index } => {
-                self.out.synced.push(Synced { id, read_index })
-            }
+            Message::SyncReply { id, read_index } => self.out.synced.push(Synced { id, read_index }),
         }
     }
 
@@ -468,11 +425,7 @@ impl Replica {
         if let Some(z) = entry.zxid() {
             self.see_zxid(z);
         }
-        self.out.entries.push(LogEntry {
-            slot,
-            ballot,
-            entry: entry.clone(),
-        });
+        self.out.entries.push(LogEntry { slot, ballot, entry: entry.clone() });
         self.log.insert(slot, (ballot, entry));
     }
 
@@ -495,17 +448,10 @@ impl Replica {
 
     /// Hands newly chosen entries to the host, in order, exactly once.
     pub(crate) fn emit_committed(&mut self) {
-        let upto = if self.mutated_apply_uncommitted() {
-            self.accepted_prefix()
-        } else {
-            self.chosen
-        };
+        let upto = if self.mutated_apply_uncommitted() { self.accepted_prefix() } else { self.chosen };
         while self.emitted < upto {
             let s = self.emitted + 1;
-            let (_, e) = self
-                .log
-                .get(&s)
-                .unwrap_or_else(|| panic!("committed slot {s} missing from log"));
+            let (_, e) = self.log.get(&s).unwrap_or_else(|| panic!("committed slot {s} missing from log"));
             self.out.committed.push((s, e.clone()));
             self.emitted = s;
         }
@@ -542,8 +488,7 @@ impl Replica {
 
     fn mutated_apply_uncommitted(&self) -> bool {
         #[cfg(feature = "mutations")]
-        return self.mutated(crate::config::Mutation::ApplyUncommitted)
-            && matches!(self.role, Role::Follower);
+        return self.mutated(crate::config::Mutation::ApplyUncommitted) && matches!(self.role, Role::Follower);
         #[cfg(not(feature = "mutations"))]
         false
     }

@@ -30,17 +30,11 @@ pub struct Ballot {
 
 impl Ballot {
     /// Below every real ballot: what a fresh acceptor has promised.
-    pub const ZERO: Ballot = Ballot {
-        epoch: 0,
-        id: ServerId(0),
-    };
+    pub const ZERO: Ballot = Ballot { epoch: 0, id: ServerId(0) };
     /// Above every real ballot: marks a log entry the replica knows to be chosen (learned from
     /// a leader's commit point or a `Learn`). Phase 1 then prefers it over any accepted value,
     /// which is safe because every higher proposal for a chosen slot carries the same value.
-    pub const CHOSEN: Ballot = Ballot {
-        epoch: u32::MAX,
-        id: ServerId(u32::MAX),
-    };
+    pub const CHOSEN: Ballot = Ballot { epoch: u32::MAX, id: ServerId(u32::MAX) };
 }
 
 impl fmt::Display for Ballot {

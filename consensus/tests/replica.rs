@@ -2,31 +2,21 @@
 //! openraft's `elect_test.rs`, raft-rs's `// Reference: section 5.1`).
 
 use ferrozk_consensus::{
-    Actions, Ballot, Config, Entry, Envelope, HardState, LogEntry, Message, NotLeader,
-    PersistBatch, Proposed, Recovered, Replica, RoleKind, ServerId, Snapshot, SnapshotMeta, Synced,
-    Zxid,
+    Actions, Ballot, Config, Entry, Envelope, HardState, LogEntry, Message, NotLeader, PersistBatch, Proposed,
+    Recovered, Replica, RoleKind, ServerId, Snapshot, SnapshotMeta, Synced, Zxid,
 };
 
 fn s(id: u32) -> ServerId {
     ServerId(id)
 }
 fn b(epoch: u32, id: u32) -> Ballot {
-    Ballot {
-        epoch,
-        id: ServerId(id),
-    }
+    Ballot { epoch, id: ServerId(id) }
 }
 fn to(id: u32, msg: Message) -> Envelope {
-    Envelope {
-        to: ServerId(id),
-        msg,
-    }
+    Envelope { to: ServerId(id), msg }
 }
 fn batch(epoch: u32, counter: u32, data: &str) -> Entry {
-    Entry::Batch {
-        zxid: Zxid::new(epoch, counter),
-        data: data.as_bytes().to_vec(),
-    }
+    Entry::Batch { zxid: Zxid::new(epoch, counter), data: data.as_bytes().to_vec() }
 }
 fn config(id: u32) -> Config {
     Config::new(s(id), vec![s(1), s(2), s(3)], vec![], 9)
@@ -48,13 +38,7 @@ fn leader() -> Replica {
     let mut r = Replica::new(config(1));
     let a = tick_until_candidate(&mut r);
     r.persisted(a.persist.expect("promise").token);
-    r.step(
-        s(2),
-        Message::Promise {
-            ballot: b(3, 1),
-            accepted: vec![],
-        },
-    );
+    r.step(s(2), Message::Promise { ballot: b(3, 1), accepted: vec![] });
     assert_eq!(r.status().role, RoleKind::Leader);
     drain(&mut r);
     r
@@ -85,38 +69,17 @@ fn campaign_persists_the_promise_and_prepares_every_other_voter() {
             token: 1,
             snapshot: None,
             entries: vec![],
-            hard_state: Some(HardState {
-                promised: b(3, 1),
-                commit: 0,
-            }),
+            hard_state: Some(HardState { promised: b(3, 1), commit: 0 }),
         }),
         send: vec![
-            to(
-                2,
-                Message::Prepare {
-                    ballot: b(3, 1),
-                    from_slot: 1,
-                },
-            ),
-            to(
-                3,
-                Message::Prepare {
-                    ballot: b(3, 1),
-                    from_slot: 1,
-                },
-            ),
+            to(2, Message::Prepare { ballot: b(3, 1), from_slot: 1 }),
+            to(3, Message::Prepare { ballot: b(3, 1), from_slot: 1 }),
         ],
         ..Actions::default()
     };
     assert_eq!(a, want);
     // One promise from another voter is not yet a majority: our own is not durable.
-    r.step(
-        s(2),
-        Message::Promise {
-            ballot: b(3, 1),
-            accepted: vec![],
-        },
-    );
+    r.step(s(2), Message::Promise { ballot: b(3, 1), accepted: vec![] });
     assert_eq!(r.status().role, RoleKind::Candidate);
     r.persisted(1);
     assert_eq!(r.status().role, RoleKind::Leader);
@@ -127,66 +90,24 @@ fn promise_leaves_only_after_it_is_durable() {
     // Paxos Made Live §4.1 / design.md: "a promise ... is on disk before the message that
     // reports it leaves".
     let mut r = Replica::new(config(2));
-    r.step(
-        s(1),
-        Message::Prepare {
-            ballot: b(3, 1),
-            from_slot: 1,
-        },
-    );
+    r.step(s(1), Message::Prepare { ballot: b(3, 1), from_slot: 1 });
     let a = r.take_actions();
-    assert_eq!(
-        a.persist.as_ref().unwrap().hard_state,
-        Some(HardState {
-            promised: b(3, 1),
-            commit: 0
-        })
-    );
+    assert_eq!(a.persist.as_ref().unwrap().hard_state, Some(HardState { promised: b(3, 1), commit: 0 }));
     assert_eq!(a.send, vec![]);
     r.persisted(a.persist.unwrap().token);
-    assert_eq!(
-        r.take_actions().send,
-        vec![to(
-            1,
-            Message::Promise {
-                ballot: b(3, 1),
-                accepted: vec![]
-            }
-        )]
-    );
+    assert_eq!(r.take_actions().send, vec![to(1, Message::Promise { ballot: b(3, 1), accepted: vec![] })]);
 }
 
 #[test]
 fn lower_ballot_prepare_is_refused_at_once() {
     // Paxos Made Simple §2.2 (P1a): never promise below an existing promise.
     let mut r = Replica::new(config(2));
-    r.step(
-        s(1),
-        Message::Prepare {
-            ballot: b(3, 1),
-            from_slot: 1,
-        },
-    );
+    r.step(s(1), Message::Prepare { ballot: b(3, 1), from_slot: 1 });
     drain(&mut r);
-    r.step(
-        s(3),
-        Message::Prepare {
-            ballot: b(2, 3),
-            from_slot: 1,
-        },
-    );
+    r.step(s(3), Message::Prepare { ballot: b(2, 3), from_slot: 1 });
     let a = r.take_actions();
     assert_eq!(a.persist, None);
-    assert_eq!(
-        a.send,
-        vec![to(
-            3,
-            Message::Nack {
-                ballot: b(2, 3),
-                promised: b(3, 1)
-            }
-        )]
-    );
+    assert_eq!(a.send, vec![to(3, Message::Nack { ballot: b(2, 3), promised: b(3, 1) })]);
 }
 
 #[test]
@@ -197,58 +118,18 @@ fn new_leader_reproposes_highest_ballot_values_and_fills_holes_with_noops() {
     let a = tick_until_candidate(&mut r);
     r.persisted(a.persist.unwrap().token);
     let accepted = vec![
-        LogEntry {
-            slot: 1,
-            ballot: b(1, 2),
-            entry: batch(1, 1, "old"),
-        },
-        LogEntry {
-            slot: 3,
-            ballot: b(1, 2),
-            entry: batch(1, 3, "z"),
-        },
+        LogEntry { slot: 1, ballot: b(1, 2), entry: batch(1, 1, "old") },
+        LogEntry { slot: 3, ballot: b(1, 2), entry: batch(1, 3, "z") },
     ];
-    r.step(
-        s(2),
-        Message::Promise {
-            ballot: b(3, 1),
-            accepted,
-        },
-    );
+    r.step(s(2), Message::Promise { ballot: b(3, 1), accepted });
     assert_eq!(r.status().role, RoleKind::Leader);
     let a = r.take_actions();
-    let entries = vec![
-        (1, batch(1, 1, "old")),
-        (2, Entry::Noop),
-        (3, batch(1, 3, "z")),
-    ];
-    let accept = Message::Accept {
-        ballot: b(3, 1),
-        entries,
-        commit: 0,
-    };
-    let hb = Message::Heartbeat {
-        ballot: b(3, 1),
-        commit: 0,
-        seq: 1,
-    };
-    assert_eq!(
-        a.send,
-        vec![
-            to(2, accept.clone()),
-            to(3, accept),
-            to(2, hb.clone()),
-            to(3, hb)
-        ]
-    );
+    let entries = vec![(1, batch(1, 1, "old")), (2, Entry::Noop), (3, batch(1, 3, "z"))];
+    let accept = Message::Accept { ballot: b(3, 1), entries, commit: 0 };
+    let hb = Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 1 };
+    assert_eq!(a.send, vec![to(2, accept.clone()), to(3, accept), to(2, hb.clone()), to(3, hb)]);
     // The leader's own acceptor wrote the three values under its ballot.
-    let slots: Vec<_> = a
-        .persist
-        .unwrap()
-        .entries
-        .iter()
-        .map(|e| (e.slot, e.ballot))
-        .collect();
+    let slots: Vec<_> = a.persist.unwrap().entries.iter().map(|e| (e.slot, e.ballot)).collect();
     assert_eq!(slots, vec![(1, b(3, 1)), (2, b(3, 1)), (3, b(3, 1))]);
 }
 
@@ -261,37 +142,13 @@ fn values_overtaken_by_a_later_epoch_become_noops() {
     let a = tick_until_candidate(&mut r);
     r.persisted(a.persist.unwrap().token);
     let accepted = vec![
-        LogEntry {
-            slot: 1,
-            ballot: b(2, 3),
-            entry: batch(2, 1, "new"),
-        },
-        LogEntry {
-            slot: 2,
-            ballot: b(1, 2),
-            entry: batch(1, 7, "stale"),
-        },
+        LogEntry { slot: 1, ballot: b(2, 3), entry: batch(2, 1, "new") },
+        LogEntry { slot: 2, ballot: b(1, 2), entry: batch(1, 7, "stale") },
     ];
-    r.step(
-        s(2),
-        Message::Promise {
-            ballot: b(3, 1),
-            accepted,
-        },
-    );
+    r.step(s(2), Message::Promise { ballot: b(3, 1), accepted });
     let a = r.take_actions();
     let entries = vec![(1, batch(2, 1, "new")), (2, Entry::Noop)];
-    assert_eq!(
-        a.send[0],
-        to(
-            2,
-            Message::Accept {
-                ballot: b(3, 1),
-                entries,
-                commit: 0
-            }
-        )
-    );
+    assert_eq!(a.send[0], to(2, Message::Accept { ballot: b(3, 1), entries, commit: 0 }));
 }
 
 #[test]
@@ -299,31 +156,13 @@ fn accepted_leaves_only_after_the_entries_are_durable() {
     // Paxos Made Live §2.2: an acceptor must remember what it accepted across crashes.
     let mut r = Replica::new(config(2));
     let entries = vec![(1, batch(3, 1, "x"))];
-    r.step(
-        s(1),
-        Message::Accept {
-            ballot: b(3, 1),
-            entries,
-            commit: 0,
-        },
-    );
+    r.step(s(1), Message::Accept { ballot: b(3, 1), entries, commit: 0 });
     let a = r.take_actions();
     let p = a.persist.unwrap();
-    assert_eq!(
-        p.entries,
-        vec![LogEntry {
-            slot: 1,
-            ballot: b(3, 1),
-            entry: batch(3, 1, "x")
-        }]
-    );
+    assert_eq!(p.entries, vec![LogEntry { slot: 1, ballot: b(3, 1), entry: batch(3, 1, "x") }]);
     assert_eq!(a.send, vec![]);
     r.persisted(p.token);
-    let want = Message::Accepted {
-        ballot: b(3, 1),
-        slots: vec![1],
-        chosen: 0,
-    };
+    let want = Message::Accepted { ballot: b(3, 1), slots: vec![1], chosen: 0 };
     assert_eq!(r.take_actions().send, vec![to(1, want)]);
 }
 
@@ -332,39 +171,16 @@ fn leader_commits_on_a_majority_and_piggybacks_the_commit_point() {
     // Paxos Made Simple §2.3: a value is chosen once a majority accepted it; learners hear
     // the commit point on the next accept (and heartbeat).
     let mut r = leader();
-    assert_eq!(
-        r.propose(b"w1".to_vec()),
-        Ok(Proposed {
-            slot: 1,
-            zxid: Zxid::new(3, 1)
-        })
-    );
+    assert_eq!(r.propose(b"w1".to_vec()), Ok(Proposed { slot: 1, zxid: Zxid::new(3, 1) }));
     drain(&mut r); // own vote, once durable
     assert_eq!(r.status().chosen, 0);
-    r.step(
-        s(3),
-        Message::Accepted {
-            ballot: b(3, 1),
-            slots: vec![1],
-            chosen: 0,
-        },
-    );
+    r.step(s(3), Message::Accepted { ballot: b(3, 1), slots: vec![1], chosen: 0 });
     let a = r.take_actions();
     assert_eq!(a.committed, vec![(1, batch(3, 1, "w1"))]);
-    assert_eq!(
-        a.persist.unwrap().hard_state,
-        Some(HardState {
-            promised: b(3, 1),
-            commit: 1
-        })
-    );
+    assert_eq!(a.persist.unwrap().hard_state, Some(HardState { promised: b(3, 1), commit: 1 }));
     r.propose(b"w2".to_vec()).unwrap();
     let a = r.take_actions();
-    let accept = Message::Accept {
-        ballot: b(3, 1),
-        entries: vec![(2, batch(3, 2, "w2"))],
-        commit: 1,
-    };
+    let accept = Message::Accept { ballot: b(3, 1), entries: vec![(2, batch(3, 2, "w2"))], commit: 1 };
     assert_eq!(a.send, vec![to(2, accept.clone()), to(3, accept)]);
 }
 
@@ -373,57 +189,17 @@ fn follower_learns_commit_only_for_values_of_the_committing_ballot() {
     // A leader proposes one value per slot per ballot, so an entry accepted under the
     // leader's ballot at or below its commit point is the chosen one; older ones are not.
     let mut r = Replica::new(config(2));
-    r.step(
-        s(3),
-        Message::Accept {
-            ballot: b(2, 3),
-            entries: vec![(1, batch(2, 1, "old"))],
-            commit: 0,
-        },
-    );
-    r.step(
-        s(1),
-        Message::Accept {
-            ballot: b(3, 1),
-            entries: vec![(2, batch(3, 1, "y"))],
-            commit: 0,
-        },
-    );
+    r.step(s(3), Message::Accept { ballot: b(2, 3), entries: vec![(1, batch(2, 1, "old"))], commit: 0 });
+    r.step(s(1), Message::Accept { ballot: b(3, 1), entries: vec![(2, batch(3, 1, "y"))], commit: 0 });
     drain(&mut r);
-    r.step(
-        s(1),
-        Message::Heartbeat {
-            ballot: b(3, 1),
-            commit: 2,
-            seq: 4,
-        },
-    );
+    r.step(s(1), Message::Heartbeat { ballot: b(3, 1), commit: 2, seq: 4 });
     let a = r.take_actions();
     assert_eq!(a.committed, vec![]);
-    assert_eq!(
-        a.send,
-        vec![to(
-            1,
-            Message::HeartbeatAck {
-                ballot: b(3, 1),
-                seq: 4,
-                chosen: 0
-            }
-        )]
-    );
+    assert_eq!(a.send, vec![to(1, Message::HeartbeatAck { ballot: b(3, 1), seq: 4, chosen: 0 })]);
     // The leader then teaches slot 1's chosen value explicitly.
-    r.step(
-        s(1),
-        Message::Learn {
-            ballot: b(3, 1),
-            entries: vec![(1, batch(2, 1, "old"))],
-        },
-    );
+    r.step(s(1), Message::Learn { ballot: b(3, 1), entries: vec![(1, batch(2, 1, "old"))] });
     let a = r.take_actions();
-    assert_eq!(
-        a.committed,
-        vec![(1, batch(2, 1, "old")), (2, batch(3, 1, "y"))]
-    );
+    assert_eq!(a.committed, vec![(1, batch(2, 1, "old")), (2, batch(3, 1, "y"))]);
 }
 
 #[test]
@@ -433,71 +209,25 @@ fn sync_answers_only_after_a_quorum_confirms_the_leadership() {
     let mut r = leader();
     r.sync(7).unwrap();
     let a = r.take_actions();
-    let hb = Message::Heartbeat {
-        ballot: b(3, 1),
-        commit: 0,
-        seq: 2,
-    };
+    let hb = Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 2 };
     assert_eq!(a.send, vec![to(2, hb.clone()), to(3, hb)]);
     assert_eq!(a.synced, vec![]);
-    r.step(
-        s(2),
-        Message::HeartbeatAck {
-            ballot: b(3, 1),
-            seq: 1,
-            chosen: 0,
-        },
-    ); // older round
+    r.step(s(2), Message::HeartbeatAck { ballot: b(3, 1), seq: 1, chosen: 0 }); // older round
     assert_eq!(r.take_actions().synced, vec![]);
-    r.step(
-        s(3),
-        Message::HeartbeatAck {
-            ballot: b(3, 1),
-            seq: 2,
-            chosen: 0,
-        },
-    );
-    assert_eq!(
-        r.take_actions().synced,
-        vec![Synced {
-            id: 7,
-            read_index: 0
-        }]
-    );
+    r.step(s(3), Message::HeartbeatAck { ballot: b(3, 1), seq: 2, chosen: 0 });
+    assert_eq!(r.take_actions().synced, vec![Synced { id: 7, read_index: 0 }]);
 }
 
 #[test]
 fn followers_forward_sync_and_refuse_without_a_leader() {
     let mut r = Replica::new(config(2));
     assert_eq!(r.sync(1), Err(NotLeader { leader: None }));
-    r.step(
-        s(1),
-        Message::Heartbeat {
-            ballot: b(3, 1),
-            commit: 0,
-            seq: 1,
-        },
-    );
+    r.step(s(1), Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 1 });
     r.take_actions();
     r.sync(5).unwrap();
-    assert_eq!(
-        r.take_actions().send,
-        vec![to(1, Message::SyncRequest { id: 5 })]
-    );
-    r.step(
-        s(1),
-        Message::SyncReply {
-            id: 5,
-            read_index: 9,
-        },
-    );
-    assert_eq!(
-        r.take_actions().synced,
-        vec![Synced {
-            id: 5,
-            read_index: 9
-        }]
-    );
+    assert_eq!(r.take_actions().send, vec![to(1, Message::SyncRequest { id: 5 })]);
+    r.step(s(1), Message::SyncReply { id: 5, read_index: 9 });
+    assert_eq!(r.take_actions().synced, vec![Synced { id: 5, read_index: 9 }]);
 }
 
 #[test]
@@ -520,29 +250,14 @@ fn exhausted_zxid_counter_moves_to_a_new_epoch_without_waiting() {
     let mut r = Replica::new(cfg);
     let a = tick_until_candidate(&mut r);
     r.persisted(a.persist.unwrap().token);
-    r.step(
-        s(2),
-        Message::Promise {
-            ballot: b(3, 1),
-            accepted: vec![],
-        },
-    );
+    r.step(s(2), Message::Promise { ballot: b(3, 1), accepted: vec![] });
     drain(&mut r);
     assert_eq!(r.propose(b"1".to_vec()).unwrap().zxid, Zxid::new(3, 1));
     assert_eq!(r.propose(b"2".to_vec()).unwrap().zxid, Zxid::new(3, 2));
-    assert_eq!(
-        r.propose(b"3".to_vec()),
-        Err(NotLeader { leader: Some(s(1)) })
-    );
+    assert_eq!(r.propose(b"3".to_vec()), Err(NotLeader { leader: Some(s(1)) }));
     let a = r.take_actions();
     assert_eq!(r.status().role, RoleKind::Candidate);
-    assert!(a.send.contains(&to(
-        2,
-        Message::Prepare {
-            ballot: b(6, 1),
-            from_slot: 1
-        }
-    )));
+    assert!(a.send.contains(&to(2, Message::Prepare { ballot: b(6, 1), from_slot: 1 })));
 }
 
 #[test]
@@ -552,30 +267,11 @@ fn observers_neither_promise_nor_accept_but_learn() {
     for _ in 0..50 {
         r.tick();
     }
-    r.step(
-        s(1),
-        Message::Prepare {
-            ballot: b(3, 1),
-            from_slot: 1,
-        },
-    );
-    r.step(
-        s(1),
-        Message::Accept {
-            ballot: b(3, 1),
-            entries: vec![(1, batch(3, 1, "x"))],
-            commit: 0,
-        },
-    );
+    r.step(s(1), Message::Prepare { ballot: b(3, 1), from_slot: 1 });
+    r.step(s(1), Message::Accept { ballot: b(3, 1), entries: vec![(1, batch(3, 1, "x"))], commit: 0 });
     let a = r.take_actions();
     assert_eq!((a.send, a.persist), (vec![], None));
-    r.step(
-        s(1),
-        Message::Learn {
-            ballot: b(3, 1),
-            entries: vec![(1, batch(3, 1, "x"))],
-        },
-    );
+    r.step(s(1), Message::Learn { ballot: b(3, 1), entries: vec![(1, batch(3, 1, "x"))] });
     assert_eq!(r.take_actions().committed, vec![(1, batch(3, 1, "x"))]);
 }
 
@@ -584,85 +280,31 @@ fn a_peer_behind_the_compacted_log_gets_a_snapshot() {
     let mut r = leader();
     r.propose(b"a".to_vec()).unwrap();
     drain(&mut r);
-    r.step(
-        s(2),
-        Message::Accepted {
-            ballot: b(3, 1),
-            slots: vec![1],
-            chosen: 0,
-        },
-    );
+    r.step(s(2), Message::Accepted { ballot: b(3, 1), slots: vec![1], chosen: 0 });
     drain(&mut r);
-    r.compact(SnapshotMeta {
-        slot: 1,
-        last_zxid: Zxid::new(3, 1),
-    });
-    r.step(
-        s(2),
-        Message::HeartbeatAck {
-            ballot: b(3, 1),
-            seq: 1,
-            chosen: 1,
-        },
-    );
-    r.step(
-        s(3),
-        Message::HeartbeatAck {
-            ballot: b(3, 1),
-            seq: 1,
-            chosen: 0,
-        },
-    );
+    r.compact(SnapshotMeta { slot: 1, last_zxid: Zxid::new(3, 1) });
+    r.step(s(2), Message::HeartbeatAck { ballot: b(3, 1), seq: 1, chosen: 1 });
+    r.step(s(3), Message::HeartbeatAck { ballot: b(3, 1), seq: 1, chosen: 0 });
     r.tick();
     assert_eq!(r.take_actions().snapshot_wanted, vec![s(3)]);
-    let snap = Snapshot {
-        meta: SnapshotMeta {
-            slot: 1,
-            last_zxid: Zxid::new(3, 1),
-        },
-        data: b"state".to_vec(),
-    };
+    let snap = Snapshot { meta: SnapshotMeta { slot: 1, last_zxid: Zxid::new(3, 1) }, data: b"state".to_vec() };
     r.send_snapshot(s(3), snap.clone());
-    let msg = Message::InstallSnapshot {
-        ballot: b(3, 1),
-        snapshot: snap,
-    };
+    let msg = Message::InstallSnapshot { ballot: b(3, 1), snapshot: snap };
     assert!(r.take_actions().send.contains(&to(3, msg)));
 }
 
 #[test]
 fn restart_hands_out_committed_entries_after_the_snapshot_again() {
     let rec = Recovered {
-        hard_state: HardState {
-            promised: b(3, 1),
-            commit: 3,
-        },
-        snapshot: Some(SnapshotMeta {
-            slot: 1,
-            last_zxid: Zxid::new(3, 1),
-        }),
+        hard_state: HardState { promised: b(3, 1), commit: 3 },
+        snapshot: Some(SnapshotMeta { slot: 1, last_zxid: Zxid::new(3, 1) }),
         entries: vec![
-            LogEntry {
-                slot: 2,
-                ballot: b(3, 1),
-                entry: batch(3, 2, "b"),
-            },
-            LogEntry {
-                slot: 3,
-                ballot: b(3, 1),
-                entry: batch(3, 3, "c"),
-            },
-            LogEntry {
-                slot: 4,
-                ballot: b(3, 1),
-                entry: batch(3, 4, "d"),
-            },
+            LogEntry { slot: 2, ballot: b(3, 1), entry: batch(3, 2, "b") },
+            LogEntry { slot: 3, ballot: b(3, 1), entry: batch(3, 3, "c") },
+            LogEntry { slot: 4, ballot: b(3, 1), entry: batch(3, 4, "d") },
         ],
     };
     let mut r = Replica::restore(config(2), rec);
-    assert_eq!(
-        r.take_actions().committed,
-        vec![(2, batch(3, 2, "b")), (3, batch(3, 3, "c"))]
-    );
+    assert_eq!(r.take_actions().committed, vec![(2, batch(3, 2, "b")), (3, batch(3, 3, "c"))]);
     assert_eq!(r.status().chosen, 3);
 }

@@ -6,7 +6,7 @@ use ferrozk_consensus::sim::{run, Options};
 use ferrozk_consensus::Mutation;
 
 /// Seeds per replica count in the default (CI) run.
-const CLEAN_SEEDS: u64 = 150;
+const CLEAN_SEEDS: u64 = 300;
 /// Every mutation must be caught within this many seeds.
 const CATCH_WITHIN: u64 = 400;
 
@@ -32,18 +32,23 @@ fn five_replicas_run_clean() {
     clean(5);
 }
 
-#[test]
-fn every_planted_bug_is_caught() {
+fn caught(replicas: usize) {
     for m in Mutation::ALL {
-        let mut opts = Options::new(3);
+        let mut opts = Options::new(replicas);
         opts.mutation = m;
         let caught = (1..=CATCH_WITHIN).find(|seed| !run(*seed, &opts).violations.is_empty());
-        assert!(
-            caught.is_some(),
-            "mutation {} survived {CATCH_WITHIN} seeds",
-            m.name()
-        );
+        assert!(caught.is_some(), "mutation {} survived {CATCH_WITHIN} seeds on {replicas} replicas", m.name());
     }
+}
+
+#[test]
+fn every_planted_bug_is_caught_with_three_replicas() {
+    caught(3);
+}
+
+#[test]
+fn every_planted_bug_is_caught_with_five_replicas() {
+    caught(5);
 }
 
 #[test]

@@ -20,12 +20,7 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        seeds: 100,
-        start: 1,
-        trace: false,
-        opts: Options::new(3),
-    };
+    let mut a = Args { seeds: 100, start: 1, trace: false, opts: Options::new(3) };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -82,10 +77,7 @@ fn main() -> ExitCode {
         slots += r.stats.slots;
         if !r.violations.is_empty() {
             violations += 1;
-            println!(
-                "seed {seed}: {}; replay with --seed {seed} --trace",
-                r.violations.join("; ")
-            );
+            println!("seed {seed}: {}; replay with --seed {seed} --trace", r.violations.join("; "));
         }
     }
     let secs = started.elapsed().as_secs_f64();

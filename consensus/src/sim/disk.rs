@@ -47,9 +47,7 @@ impl Disk {
     /// Makes the first `upto` records ever written durable (one fsync of one batch), leaving
     /// later writes pending, so a crash can still lose them.
     pub fn sync_to(&mut self, upto: u64) {
-        let n = (upto as usize)
-            .saturating_sub(self.durable.len())
-            .min(self.pending.len());
+        let n = (upto as usize).saturating_sub(self.durable.len()).min(self.pending.len());
         self.durable.extend(self.pending.drain(..n));
     }
 
@@ -71,11 +69,7 @@ impl Disk {
     pub fn save_snapshot(&mut self, snap: Snapshot) {
         self.write(Record::Snap(snap.clone()));
         self.sync();
-        let keep_from = self
-            .durable
-            .iter()
-            .rposition(|r| matches!(r, Record::Snap(_)))
-            .expect("just written");
+        let keep_from = self.durable.iter().rposition(|r| matches!(r, Record::Snap(_))).expect("just written");
         let slot = snap.meta.slot;
         let mut kept: Vec<Record> = Vec::new();
         for (i, r) in std::mem::take(&mut self.durable).into_iter().enumerate() {

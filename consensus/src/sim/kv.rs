@@ -86,12 +86,7 @@ pub fn decode_batch(data: &[u8]) -> Vec<Cmd> {
                 2 => Write::Delete(key),
                 k => panic!("kv: bad kind {k}"),
             };
-            Cmd {
-                client: u32_at(b, 0),
-                seq: u64_at(b, 4),
-                origin: u32_at(b, 12),
-                write,
-            }
+            Cmd { client: u32_at(b, 0), seq: u64_at(b, 4), origin: u32_at(b, 12), write }
         })
         .collect()
 }
@@ -152,15 +147,7 @@ impl Kv {
 
     /// Loads snapshot bytes.
     pub fn decode(data: &[u8]) -> Kv {
-        let map = data
-            .chunks(9)
-            .map(|c| {
-                (
-                    c[0],
-                    u64::from_le_bytes(c[1..9].try_into().expect("8 bytes")),
-                )
-            })
-            .collect();
+        let map = data.chunks(9).map(|c| (c[0], u64::from_le_bytes(c[1..9].try_into().expect("8 bytes")))).collect();
         Kv { map }
     }
 }

@@ -62,9 +62,7 @@ fn step(state: State, op: &Op) -> Option<State> {
             (Write::Create(_, v), None) => (Some(v), Output::Write(Outcome::Ok)),
             (Write::Create(..), Some(_)) => (state, Output::Write(Outcome::Exists)),
             (Write::Set(_, v), Some(_)) => (Some(v), Output::Write(Outcome::Ok)),
-            (Write::Set(..), None) | (Write::Delete(_), None) => {
-                (state, Output::Write(Outcome::NoNode))
-            }
+            (Write::Set(..), None) | (Write::Delete(_), None) => (state, Output::Write(Outcome::NoNode)),
             (Write::Delete(_), Some(_)) => (None, Output::Write(Outcome::Ok)),
         },
     };
@@ -108,23 +106,13 @@ fn check_key(ops: &[Op], steps_max: u64) -> Option<bool> {
         order.push((op.ret.unwrap_or(u64::MAX), true, i));
     }
     order.sort_unstable();
-    let mut ev: Vec<Event> = vec![Event {
-        op: NIL,
-        is_return: false,
-        prev: NIL,
-        next: NIL,
-    }];
+    let mut ev: Vec<Event> = vec![Event { op: NIL, is_return: false, prev: NIL, next: NIL }];
     let mut call_of = vec![0usize; ops.len()];
     let mut ret_of = vec![0usize; ops.len()];
     for (_, is_return, op) in order {
         let idx = ev.len();
         ev[idx - 1].next = idx;
-        ev.push(Event {
-            op,
-            is_return,
-            prev: idx - 1,
-            next: NIL,
-        });
+        ev.push(Event { op, is_return, prev: idx - 1, next: NIL });
         if is_return {
             ret_of[op] = idx
         } else {
@@ -193,27 +181,13 @@ mod tests {
     use super::*;
 
     fn op(call: u64, ret: Option<u64>, input: Input, output: Option<Output>) -> (u8, Op) {
-        (
-            1,
-            Op {
-                client: 0,
-                call,
-                ret,
-                input,
-                output,
-            },
-        )
+        (1, Op { client: 0, call, ret, input, output })
     }
 
     #[test]
     fn stale_read_after_acknowledged_write_is_caught() {
         let h = vec![
-            op(
-                1,
-                Some(2),
-                Input::Write(Write::Create(1, 5)),
-                Some(Output::Write(Outcome::Ok)),
-            ),
+            op(1, Some(2), Input::Write(Write::Create(1, 5)), Some(Output::Write(Outcome::Ok))),
             op(3, Some(4), Input::Read, Some(Output::Read(None))),
         ];
         assert_eq!(check(&h, 1_000), Verdict::Violation(1));
@@ -222,12 +196,7 @@ mod tests {
     #[test]
     fn overlapping_ops_may_take_either_order() {
         let h = vec![
-            op(
-                1,
-                Some(4),
-                Input::Write(Write::Create(1, 5)),
-                Some(Output::Write(Outcome::Ok)),
-            ),
+            op(1, Some(4), Input::Write(Write::Create(1, 5)), Some(Output::Write(Outcome::Ok))),
             op(2, Some(3), Input::Read, Some(Output::Read(Some(5)))),
             op(5, Some(6), Input::Read, Some(Output::Read(Some(5)))),
         ];

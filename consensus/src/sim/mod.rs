@@ -34,13 +34,7 @@ pub struct Options {
 impl Options {
     /// Defaults used by CI and `scripts/simulate.sh`.
     pub fn new(replicas: usize) -> Options {
-        Options {
-            replicas,
-            observers: 1,
-            mutation: Mutation::None,
-            ticks: 300,
-            trace: false,
-        }
+        Options { replicas, observers: 1, mutation: Mutation::None, ticks: 300, trace: false }
     }
 }
 
@@ -81,9 +75,7 @@ pub struct Report {
 /// Runs one seed. A panic inside the replica (a failed invariant assertion) is reported as
 /// a violation rather than unwinding.
 pub fn run(seed: u64, opts: &Options) -> Report {
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        world::World::new(seed, opts.clone()).run()
-    }));
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world::World::new(seed, opts.clone()).run()));
     match res {
         Ok(r) => r,
         Err(p) => {
@@ -92,12 +84,7 @@ pub fn run(seed: u64, opts: &Options) -> Report {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
-            Report {
-                seed,
-                violations: vec![format!("panic: {what}")],
-                trace: Vec::new(),
-                stats: Stats::default(),
-            }
+            Report { seed, violations: vec![format!("panic: {what}")], trace: Vec::new(), stats: Stats::default() }
         }
     }
 }

@@ -26,17 +26,8 @@ const LINEARIZABILITY_STEPS_MAX: u64 = 5_000_000;
 
 enum Event {
     Tick(usize),
-    Deliver {
-        from: usize,
-        to: usize,
-        msg: Message,
-    },
-    Fsync {
-        node: usize,
-        inc: u64,
-        token: u64,
-        upto: u64,
-    },
+    Deliver { from: usize, to: usize, msg: Message },
+    Fsync { node: usize, inc: u64, token: u64, upto: u64 },
     Client(usize),
     Fault,
     Restart(usize),
@@ -123,6 +114,7 @@ pub(super) struct World {
     clients: Vec<Client>,
     net: Net,
     crash_pm: u32,
+    power_pm: u32,
     faults_until: u64,
     clients_until: u64,
     end: u64,
@@ -141,23 +133,12 @@ impl World {
         let mut rng = Rng::new(seed);
         let n = opts.replicas + opts.observers;
         let voters: Vec<ServerId> = (1..=opts.replicas as u32).map(ServerId).collect();
-        let observers: Vec<ServerId> = (opts.replicas as u32 + 1..=n as u32)
-            .map(ServerId)
-            .collect();
-        let counter_max = if rng.chance(300) {
-            rng.range(5, 40) as u32
-        } else {
-            u32::MAX
-        };
+        let observers: Vec<ServerId> = (opts.replicas as u32 + 1..=n as u32).map(ServerId).collect();
+        let counter_max = if rng.chance(300) { rng.range(5, 40) as u32 } else { u32::MAX };
         let snapshot_every = rng.range(8, 60);
         let mut nodes = Vec::new();
         for i in 0..n {
-            let mut cfg = Config::new(
-                ServerId(i as u32 + 1),
-                voters.clone(),
-                observers.clone(),
-                rng.next_u64(),
-            );
+            let mut cfg = Config::new(ServerId(i as u32 + 1), voters.clone(), observers.clone(), rng.next_u64());
             cfg.mutation = opts.mutation;
             cfg.zxid_counter_max = counter_max;
             cfg.entries_per_message_max = rng.range(2, 32) as usize;
@@ -180,11 +161,7 @@ impl World {
             });
         }
         let clients = (0..rng.range(2, 6))
-            .map(|_| Client {
-                server: rng.below(n as u64) as usize,
-                seq: 0,
-                waiting: None,
-            })
+            .map(|_| Client { server: rng.below(n as u64) as usize, seq: 0, waiting: None })
             .collect();
         let net = Net {
             drop_pm: rng.below(100) as u32,
@@ -196,6 +173,7 @@ impl World {
         };
         let end = opts.ticks * TICK;
         let crash_pm = rng.below(150) as u32;
+        let power_pm = rng.below(25) as u32;
         let mut w = World {
             seed,
             rng,
@@ -211,6 +189,7 @@ impl World {
             clients,
             net,
             crash_pm,
+            power_pm,
             chosen: BTreeMap::new(),
             digests: BTreeMap::new(),
             leaders: BTreeMap::new(),
@@ -221,7 +200,7 @@ impl World {
             stats: Stats::default(),
         };
         let (nc, drop, dup) = (w.clients.len(), w.net.drop_pm, w.net.dup_pm);
-        w.trace(|| format!("seed {seed}: {n} nodes, {nc} clients, drop {drop}‰ dup {dup}‰ crash {crash_pm}‰ zxid counter max {counter_max}"));
+        w.trace(|| format!("seed {seed}: {n} nodes, {nc} clients, drop {drop}‰ dup {dup}‰ crash {crash_pm}‰ power {power_pm}‰ zxid counter max {counter_max}"));
         for i in 0..n {
             let d = w.rng.range(1, TICK);
             w.schedule(d, Event::Tick(i));
@@ -249,21 +228,12 @@ impl World {
         self.stats.leaders = self.leaders.len() as u64;
         self.stats.lost_records = self.nodes.iter().map(|n| n.disk.lost).sum();
         let seed = self.seed;
-        Report {
-            seed,
-            violations: self.violations,
-            trace: self.trace,
-            stats: self.stats,
-        }
+        Report { seed, violations: self.violations, trace: self.trace, stats: self.stats }
     }
 
     fn schedule(&mut self, delay: u64, event: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            time: self.now + delay,
-            seq: self.seq,
-            event,
-        }));
+        self.queue.push(Reverse(Scheduled { time: self.now + delay, seq: self.seq, event }));
     }
 
     fn trace(&mut self, line: impl FnOnce() -> String) {
@@ -286,12 +256,7 @@ impl World {
                 }
                 self.nodes[i].replica.as_mut().expect("up").tick();
                 self.drive(i);
-                let p = self.nodes[i].period
-                    + if self.rng.chance(50) {
-                        self.rng.below(3)
-                    } else {
-                        0
-                    };
+                let p = self.nodes[i].period + if self.rng.chance(50) { self.rng.below(3) } else { 0 };
                 self.schedule(p, Event::Tick(i));
             }
             Event::Deliver { from, to, msg } => {
@@ -300,19 +265,10 @@ impl World {
                 }
                 let b = brief(&msg);
                 self.trace(|| format!("s{}->s{} {b}", from + 1, to + 1));
-                self.nodes[to]
-                    .replica
-                    .as_mut()
-                    .expect("up")
-                    .step(ServerId(from as u32 + 1), msg);
+                self.nodes[to].replica.as_mut().expect("up").step(ServerId(from as u32 + 1), msg);
                 self.drive(to);
             }
-            Event::Fsync {
-                node,
-                inc,
-                token,
-                upto,
-            } => {
+            Event::Fsync { node, inc, token, upto } => {
                 let n = &mut self.nodes[node];
                 if n.up && n.inc == inc {
                     n.disk.sync_to(upto);
@@ -353,15 +309,7 @@ impl World {
             }
             let (inc, upto) = (self.nodes[i].inc, self.nodes[i].disk.written());
             let d = self.rng.range(1, self.net.fsync_max);
-            self.schedule(
-                d,
-                Event::Fsync {
-                    node: i,
-                    inc,
-                    token: p.token,
-                    upto,
-                },
-            );
+            self.schedule(d, Event::Fsync { node: i, inc, token: p.token, upto });
         }
         for e in a.send {
             self.send(i, e.to.0 as usize - 1, e.msg);
@@ -376,13 +324,7 @@ impl World {
         }
         for to in a.snapshot_wanted {
             let n = &mut self.nodes[i];
-            let snap = Snapshot {
-                meta: SnapshotMeta {
-                    slot: n.applied,
-                    last_zxid: n.last_zxid,
-                },
-                data: n.kv.encode(),
-            };
+            let snap = Snapshot { meta: SnapshotMeta { slot: n.applied, last_zxid: n.last_zxid }, data: n.kv.encode() };
             n.replica.as_mut().expect("up").send_snapshot(to, snap);
         }
         self.serve_reads(i);
@@ -396,28 +338,16 @@ impl World {
                 return;
             }
         }
-        if self.net.cut.contains(&(from.min(to), from.max(to))) || self.rng.chance(self.net.drop_pm)
-        {
+        if self.net.cut.contains(&(from.min(to), from.max(to))) || self.rng.chance(self.net.drop_pm) {
             return;
         }
-        let copies = if self.rng.chance(self.net.dup_pm) {
-            2
-        } else {
-            1
-        };
+        let copies = if self.rng.chance(self.net.dup_pm) { 2 } else { 1 };
         for _ in 0..copies {
             let mut d = self.rng.range(1, self.net.delay_max);
             if self.rng.chance(20) {
                 d += self.rng.range(TICK, 10 * TICK); // a straggler: reordering
             }
-            self.schedule(
-                d,
-                Event::Deliver {
-                    from,
-                    to,
-                    msg: msg.clone(),
-                },
-            );
+            self.schedule(d, Event::Deliver { from, to, msg: msg.clone() });
         }
     }
 
@@ -438,9 +368,7 @@ impl World {
         let id = i + 1;
         if slot != self.nodes[i].applied + 1 {
             let applied = self.nodes[i].applied;
-            return self.violation(format!(
-                "s{id}: committed slot {slot} after applied {applied}"
-            ));
+            return self.violation(format!("s{id}: committed slot {slot} after applied {applied}"));
         }
         match self.chosen.get(&slot) {
             Some(e) if *e != entry => {
@@ -459,15 +387,12 @@ impl World {
         if let Entry::Batch { zxid, data } = entry {
             if zxid <= self.nodes[i].last_zxid {
                 let last = self.nodes[i].last_zxid;
-                return self.violation(format!(
-                    "s{id}: zxid {zxid} at slot {slot} not above {last}"
-                ));
+                return self.violation(format!("s{id}: zxid {zxid} at slot {slot} not above {last}"));
             }
             self.nodes[i].last_zxid = zxid;
             for cmd in decode_batch(&data) {
                 let outcome = self.nodes[i].kv.apply(cmd.write);
-                if cmd.origin as usize == id && self.nodes[i].writes.remove(&(cmd.client, cmd.seq))
-                {
+                if cmd.origin as usize == id && self.nodes[i].writes.remove(&(cmd.client, cmd.seq)) {
                     self.complete(cmd.client as usize, cmd.seq, Output::Write(outcome));
                 }
             }
@@ -478,10 +403,9 @@ impl World {
 
     fn check_digest(&mut self, i: usize, slot: Slot, digest: u64) {
         match self.digests.get(&slot) {
-            Some(d) if *d != digest => self.violation(format!(
-                "s{}: digest {digest:x} at slot {slot}, others {d:x}",
-                i + 1
-            )),
+            Some(d) if *d != digest => {
+                self.violation(format!("s{}: digest {digest:x} at slot {slot}, others {d:x}", i + 1))
+            }
             Some(_) => {}
             None => {
                 self.digests.insert(slot, digest);
@@ -491,8 +415,7 @@ impl World {
 
     fn serve_reads(&mut self, i: usize) {
         let applied = self.nodes[i].applied;
-        let (ready, wait): (Vec<_>, Vec<_>) =
-            self.nodes[i].reads.drain(..).partition(|r| r.0 <= applied);
+        let (ready, wait): (Vec<_>, Vec<_>) = self.nodes[i].reads.drain(..).partition(|r| r.0 <= applied);
         self.nodes[i].reads = wait;
         for (_, client, seq, key) in ready {
             let v = self.nodes[i].kv.get(key);
@@ -506,14 +429,8 @@ impl World {
         if n.applied < n.last_snap + n.snapshot_every || n.applied > chosen {
             return;
         }
-        let meta = SnapshotMeta {
-            slot: n.applied,
-            last_zxid: n.last_zxid,
-        };
-        n.disk.save_snapshot(Snapshot {
-            meta,
-            data: n.kv.encode(),
-        });
+        let meta = SnapshotMeta { slot: n.applied, last_zxid: n.last_zxid };
+        n.disk.save_snapshot(Snapshot { meta, data: n.kv.encode() });
         n.replica.as_mut().expect("up").compact(meta);
         n.last_snap = n.applied;
     }
@@ -530,39 +447,23 @@ impl World {
         let by_ballot = *self.leaders.entry(st.promised).or_insert(me);
         let by_epoch = *self.epochs.entry(st.promised.epoch).or_insert(me);
         if by_ballot != me || st.promised.id != me || by_epoch != me {
-            self.violation(format!(
-                "s{} leads {} already led by {by_ballot}/{by_epoch}",
-                i + 1,
-                st.promised
-            ));
+            self.violation(format!("s{} leads {} already led by {by_ballot}/{by_epoch}", i + 1, st.promised));
         }
     }
 
     // ---- end of run -------------------------------------------------------------------
 
     fn final_checks(&mut self) {
-        let states: Vec<(Slot, u64)> = self
-            .nodes
-            .iter()
-            .map(|n| (n.applied, n.kv.digest()))
-            .collect();
+        let states: Vec<(Slot, u64)> = self.nodes.iter().map(|n| (n.applied, n.kv.digest())).collect();
         if states.iter().any(|s| *s != states[0]) {
-            let listing: Vec<String> = states
-                .iter()
-                .enumerate()
-                .map(|(i, (a, _))| format!("s{}@{a}", i + 1))
-                .collect();
-            self.violation(format!(
-                "no convergence after faults stopped: {}",
-                listing.join(" ")
-            ));
+            let listing: Vec<String> = states.iter().enumerate().map(|(i, (a, _))| format!("s{}@{a}", i + 1)).collect();
+            self.violation(format!("no convergence after faults stopped: {}", listing.join(" ")));
         }
         let mut last = Zxid(0);
         for (slot, e) in &self.chosen {
             if let Some(z) = e.zxid() {
                 if z <= last {
-                    self.violations
-                        .push(format!("zxid {z} at slot {slot} not above {last}"));
+                    self.violations.push(format!("zxid {z} at slot {slot} not above {last}"));
                     break;
                 }
                 last = z;
@@ -570,12 +471,8 @@ impl World {
         }
         match linear::check(&self.history, LINEARIZABILITY_STEPS_MAX) {
             Verdict::Linearizable => {}
-            Verdict::Violation(k) => {
-                self.violation(format!("history of key {k} is not linearizable"))
-            }
-            Verdict::GaveUp(k) => {
-                self.violation(format!("linearizability check of key {k} gave up"))
-            }
+            Verdict::Violation(k) => self.violation(format!("history of key {k} is not linearizable")),
+            Verdict::GaveUp(k) => self.violation(format!("linearizability check of key {k} gave up")),
         }
     }
 }

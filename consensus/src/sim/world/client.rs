@@ -32,32 +32,23 @@ impl World {
         };
         let s = self.clients[c].server;
         let call = self.tick_clock();
+        // Recorded before submitting: a server may answer within the same call.
+        let hist = self.history.len();
+        let op = Op { client: c as u32, call, ret: None, input, output: None };
+        self.history.push((key, op));
+        let deadline = self.now + 40 * TICK;
+        self.clients[c].waiting = Some(Waiting { seq, hist, deadline });
         let started = self.submit(c, s, seq, key, input);
         let think = self.rng.range(1, 3 * TICK);
         match started {
             Ok(()) => {
                 self.trace(|| format!("client {c} -> s{} op {seq} {input:?} key {key}", s + 1));
-                let hist = self.history.len();
-                self.history.push((
-                    key,
-                    Op {
-                        client: c as u32,
-                        call,
-                        ret: None,
-                        input,
-                        output: None,
-                    },
-                ));
-                let deadline = self.now + 40 * TICK;
-                self.clients[c].waiting = Some(Waiting {
-                    seq,
-                    hist,
-                    deadline,
-                });
                 self.schedule(40 * TICK, Event::Client(c));
             }
             Err(hint) => {
                 // Definitely not started: not part of the history.
+                self.history.pop();
+                self.clients[c].waiting = None;
                 let n = self.nodes.len() as u64;
                 self.clients[c].server = hint.unwrap_or_else(|| self.rng.below(n) as usize);
                 self.schedule(think, Event::Client(c));
@@ -66,30 +57,14 @@ impl World {
     }
 
     /// Hands an operation to server `s`. `Err(hint)` means it was refused outright.
-    pub(super) fn submit(
-        &mut self,
-        c: usize,
-        s: usize,
-        seq: u64,
-        key: u8,
-        input: Input,
-    ) -> Result<(), Option<usize>> {
+    pub(super) fn submit(&mut self, c: usize, s: usize, seq: u64, key: u8, input: Input) -> Result<(), Option<usize>> {
         if !self.nodes[s].up {
             return Err(None);
         }
         let res = match input {
             Input::Write(w) => {
-                let cmd = Cmd {
-                    client: c as u32,
-                    seq,
-                    origin: s as u32 + 1,
-                    write: w,
-                };
-                let r = self.nodes[s]
-                    .replica
-                    .as_mut()
-                    .expect("up")
-                    .propose(encode_batch(&[cmd]));
+                let cmd = Cmd { client: c as u32, seq, origin: s as u32 + 1, write: w };
+                let r = self.nodes[s].replica.as_mut().expect("up").propose(encode_batch(&[cmd]));
                 r.map(|_| {
                     self.nodes[s].writes.insert((c as u32, seq));
                 })

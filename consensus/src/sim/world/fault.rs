@@ -23,9 +23,15 @@ impl World {
             let i = self.rng.below(n as u64) as usize;
             self.crash(i);
         }
-        if self.rng.chance(self.crash_pm / 10) {
-            self.trace(|| "power loss: every node crashes".to_string());
-            (0..n).for_each(|i| self.crash(i));
+        if self.rng.chance(self.power_pm) {
+            // A rack loses power: each node goes down with it at 70%, all at the same instant,
+            // so writes acknowledged but not yet fsynced vanish from several disks at once.
+            self.trace(|| "power loss".to_string());
+            for i in 0..n {
+                if self.rng.chance(700) {
+                    self.crash(i);
+                }
+            }
         }
         if self.rng.chance(60) {
             if self.net.group.is_some() {
@@ -42,10 +48,7 @@ impl World {
                 self.trace(|| "links heal".to_string());
                 self.net.cut.clear();
             } else {
-                let (a, b) = (
-                    self.rng.below(n as u64) as usize,
-                    self.rng.below(n as u64) as usize,
-                );
+                let (a, b) = (self.rng.below(n as u64) as usize, self.rng.below(n as u64) as usize);
                 if a != b {
                     self.trace(|| format!("link s{}-s{} cut", a + 1, b + 1));
                     self.net.cut.insert((a.min(b), a.max(b)));
@@ -82,10 +85,7 @@ impl World {
         let seed = self.rng.next_u64();
         let period = self.rng.range(TICK - 2, TICK + 2);
         let n = &mut self.nodes[i];
-        n.kv = snap
-            .as_ref()
-            .map(|s| Kv::decode(&s.data))
-            .unwrap_or_default();
+        n.kv = snap.as_ref().map(|s| Kv::decode(&s.data)).unwrap_or_default();
         n.applied = snap.as_ref().map_or(0, |s| s.meta.slot);
         n.last_zxid = snap.as_ref().map_or(Zxid(0), |s| s.meta.last_zxid);
         n.last_snap = n.applied;

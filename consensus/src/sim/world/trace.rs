@@ -25,26 +25,10 @@ pub(super) fn brief(m: &Message) -> String {
             format!("Promise {ballot} {} accepted", accepted.len())
         }
         Message::Nack { ballot, promised } => format!("Nack {ballot} promised {promised}"),
-        Message::Accept {
-            ballot,
-            entries,
-            commit,
-        } => format!("Accept {ballot} {} commit {commit}", slots(entries)),
-        Message::Accepted {
-            ballot,
-            slots,
-            chosen,
-        } => format!("Accepted {ballot} {slots:?} chosen {chosen}"),
-        Message::Heartbeat {
-            ballot,
-            commit,
-            seq,
-        } => format!("Heartbeat {ballot} commit {commit} seq {seq}"),
-        Message::HeartbeatAck {
-            ballot,
-            seq,
-            chosen,
-        } => format!("HeartbeatAck {ballot} seq {seq} chosen {chosen}"),
+        Message::Accept { ballot, entries, commit } => format!("Accept {ballot} {} commit {commit}", slots(entries)),
+        Message::Accepted { ballot, slots, chosen } => format!("Accepted {ballot} {slots:?} chosen {chosen}"),
+        Message::Heartbeat { ballot, commit, seq } => format!("Heartbeat {ballot} commit {commit} seq {seq}"),
+        Message::HeartbeatAck { ballot, seq, chosen } => format!("HeartbeatAck {ballot} seq {seq} chosen {chosen}"),
         Message::Learn { ballot, entries } => format!("Learn {ballot} {}", slots(entries)),
         Message::InstallSnapshot { ballot, snapshot } => {
             format!("InstallSnapshot {ballot} at {}", snapshot.meta.slot)
