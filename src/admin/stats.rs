@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 
 /// How this server serves, as `srvr` prints it in `Mode:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServerMode {
+    #[default]
     Standalone,
     Leader,
     Follower,
@@ -74,7 +75,7 @@ pub struct ConfView {
 }
 
 /// Everything a four-letter word may print, captured at one instant by the driver.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StatsSnapshot {
     pub version: String,
     pub mode: ServerMode,
@@ -108,4 +109,78 @@ pub struct StatsSnapshot {
     /// True when the server is up and serving (most words refuse otherwise).
     pub serving: bool,
     pub read_only: bool,
+}
+
+/// `last/min/max` sizes in bytes, as ZooKeeper's `BufferStats` keeps them; -1 until the
+/// first sample, which is what a fresh ZooKeeper prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferSizes {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for BufferSizes {
+    fn default() -> Self {
+        BufferSizes { last: -1, min: -1, max: -1 }
+    }
+}
+
+/// One group of `dump`: ZooKeeper's `ExpiryQueue` files sessions (and connections) under the
+/// tick they expire at, and prints empty groups too until they are swept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryBucket<T> {
+    /// Ms since the Unix epoch.
+    pub expire_at_ms: i64,
+    pub members: Vec<T>,
+}
+
+/// The value of an extra `mntr` line: ZooKeeper prints integers as they are and every other
+/// number as a Java double.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// What some words print beyond [`StatsSnapshot`]: values read when the word runs (clock,
+/// environment) and ones the driver may not track yet. Kept apart from the snapshot so the
+/// snapshot's producers need not change when a word learns to print more.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// Ms since the Unix epoch when the word runs; `dump` estimates expiry times from it
+    /// when the buckets below are absent.
+    pub now_ms: i64,
+    /// `envi` lines after `zookeeper.version`, in ZooKeeper's order (see `admin::env`).
+    pub env: Vec<(String, String)>,
+    /// `gtmk` prints it; `stmk` echoes it, so set it to the new mask first.
+    pub trace_mask: i64,
+    /// `dump`'s session groups; `None`: estimated from `sessions` and `now_ms`.
+    pub session_buckets: Option<Vec<ExpiryBucket<i64>>>,
+    /// `dump`'s connection groups as (remote, session id or 0); `None`: estimated.
+    pub connection_buckets: Option<Vec<ExpiryBucket<(SocketAddr, i64)>>>,
+    pub client_response_sizes: BufferSizes,
+    /// Printed by `srvr`/`stat` on a leader only.
+    pub proposal_sizes: BufferSizes,
+    pub auth_failed_count: u64,
+    /// Appended to `mntr` after the gauges ZooKeeper always prints (leader gauges, counters).
+    pub metrics: Vec<(String, MetricValue)>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            now_ms: 0,
+            env: Vec::new(),
+            // ZooTrace's default text trace mask, what `gtmk` shows on a fresh ZooKeeper.
+            trace_mask: 306,
+            session_buckets: None,
+            connection_buckets: None,
+            client_response_sizes: BufferSizes::default(),
+            proposal_sizes: BufferSizes::default(),
+            auth_failed_count: 0,
+            metrics: Vec::new(),
+        }
+    }
 }
