@@ -125,22 +125,14 @@ impl Default for Config {
 impl Config {
     /// The negotiable session timeout range in ms.
     pub fn session_timeout_range_ms(&self) -> (u32, u32) {
-        let min = self
-            .min_session_timeout_ms
-            .unwrap_or(self.tick_time_ms.saturating_mul(2));
-        let max = self
-            .max_session_timeout_ms
-            .unwrap_or(self.tick_time_ms.saturating_mul(20));
+        let min = self.min_session_timeout_ms.unwrap_or(self.tick_time_ms.saturating_mul(2));
+        let max = self.max_session_timeout_ms.unwrap_or(self.tick_time_ms.saturating_mul(20));
         (min, max.max(min))
     }
 
     /// Whether a four-letter word may run (`srvr` always may).
     pub fn four_letter_allowed(&self, cmd: &str) -> bool {
-        cmd == "srvr"
-            || self
-                .four_letter_whitelist
-                .iter()
-                .any(|w| w == "*" || w == cmd)
+        cmd == "srvr" || self.four_letter_whitelist.iter().any(|w| w == "*" || w == cmd)
     }
 
     /// Where the transaction log goes: `dataLogDir`, else `dataDir` (ZooKeeper's default).
@@ -169,19 +161,10 @@ pub enum ConfigError {
     },
     /// The properties syntax itself is broken (a malformed `\uXXXX` escape).
     #[error("{}:{line}: {message}", file.display())]
-    Syntax {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Syntax { file: PathBuf, line: usize, message: String },
     /// A value ZooKeeper would reject, or that we refuse rather than misread.
     #[error("{}:{line}: {key}: {message}", file.display())]
-    Invalid {
-        file: PathBuf,
-        line: usize,
-        key: String,
-        message: String,
-    },
+    Invalid { file: PathBuf, line: usize, key: String, message: String },
     /// A key ZooKeeper requires (`tickTime`, `dataDir`; limits and myid in an ensemble).
     #[error("{}: {key} is not set", file.display())]
     Missing { file: PathBuf, key: &'static str },
@@ -193,22 +176,15 @@ pub enum ConfigError {
 /// The file cannot be read, a value is bad (the error names file, line and key), a required
 /// key (`tickTime`, `dataDir`) is missing, `myid` is malformed, or an ensemble lacks `myid`.
 pub fn parse_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
-    let bytes = fs::read(path).map_err(|source| ConfigError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
     // Java reads properties files as ISO-8859-1; UTF-8 is what operators mean today, so take
     // UTF-8 when it is valid and fall back to Latin-1 byte-for-char otherwise.
-    let text = String::from_utf8(bytes)
-        .unwrap_or_else(|e| e.into_bytes().iter().map(|&b| b as char).collect());
+    let text = String::from_utf8(bytes).unwrap_or_else(|e| e.into_bytes().iter().map(|&b| b as char).collect());
     let (mut cfg, seen) = parse_keys(&text, path)?;
     cfg.server_id = read_myid(&cfg.data_dir)?;
     adopt_own_server_line(&mut cfg, &seen, path)?;
     if cfg.is_distributed() && cfg.server_id.is_none() {
-        return Err(ConfigError::Missing {
-            file: cfg.data_dir.join("myid"),
-            key: "myid",
-        });
+        return Err(ConfigError::Missing { file: cfg.data_dir.join("myid"), key: "myid" });
     }
     Ok(cfg)
 }
@@ -223,20 +199,14 @@ pub fn read_myid(data_dir: &Path) -> Result<Option<u64>, ConfigError> {
     if !file.is_file() {
         return Ok(None);
     }
-    let text = fs::read_to_string(&file).map_err(|source| ConfigError::Read {
-        file: file.clone(),
-        source,
-    })?;
+    let text = fs::read_to_string(&file).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
     let first = text.lines().next().unwrap_or("").trim();
-    first
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| ConfigError::Invalid {
-            file,
-            line: 1,
-            key: "myid".into(),
-            message: format!("expected a server id (a non-negative integer), got {first:?}"),
-        })
+    first.parse::<u64>().map(Some).map_err(|_| ConfigError::Invalid {
+        file,
+        line: 1,
+        key: "myid".into(),
+        message: format!("expected a server id (a non-negative integer), got {first:?}"),
+    })
 }
 
 /// Parses zoo.cfg text; `path` only names the file in errors and in `source`. No file is
@@ -264,11 +234,7 @@ fn parse_keys(text: &str, path: &Path) -> Result<(Config, Seen), ConfigError> {
     };
     let mut seen = Seen::default();
     for entry in &entries {
-        let ctx = Ctx {
-            file: path,
-            line: entry.line,
-            key: &entry.key,
-        };
+        let ctx = Ctx { file: path, line: entry.line, key: &entry.key };
         apply(&mut cfg, &mut seen, &ctx, &entry.value)?;
     }
     finish(&mut cfg, &seen, path)?;
@@ -296,19 +262,13 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, message: String) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.to_path_buf(),
-            line: self.line,
-            key: self.key.to_string(),
-            message,
-        }
+        ConfigError::Invalid { file: self.file.to_path_buf(), line: self.line, key: self.key.to_string(), message }
     }
 
     /// `Integer.parseInt` range and syntax: optional sign, decimal digits, fits in an i32.
     fn int(&self, v: &str, what: &str) -> Result<i64, ConfigError> {
         let n: Option<i64> = v.parse().ok();
-        n.filter(|n| i32::try_from(*n).is_ok())
-            .ok_or_else(|| self.err(format!("expected {what}, got {v:?}")))
+        n.filter(|n| i32::try_from(*n).is_ok()).ok_or_else(|| self.err(format!("expected {what}, got {v:?}")))
     }
 
     fn positive(&self, v: &str) -> Result<u32, ConfigError> {
@@ -329,10 +289,7 @@ impl Ctx<'_> {
 
     /// Keys ZooKeeper reads with `Integer.getInteger`, which also takes `0x` and `#` hex.
     fn positive_decoded(&self, v: &str) -> Result<u32, ConfigError> {
-        let hex = v
-            .strip_prefix("0x")
-            .or_else(|| v.strip_prefix("0X"))
-            .or_else(|| v.strip_prefix('#'));
+        let hex = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).or_else(|| v.strip_prefix('#'));
         let n = match hex {
             Some(h) => i64::from_str_radix(h, 16).ok(),
             None => v.parse::<i64>().ok(),
@@ -363,8 +320,7 @@ impl Ctx<'_> {
     }
 
     fn port(&self, v: &str) -> Result<u16, ConfigError> {
-        v.parse()
-            .map_err(|_| self.err(format!("expected a port number (0-65535), got {v:?}")))
+        v.parse().map_err(|_| self.err(format!("expected a port number (0-65535), got {v:?}")))
     }
 
     fn path(&self, v: &str, cfg: &mut Config) -> Result<PathBuf, ConfigError> {
@@ -373,27 +329,19 @@ impl Ctx<'_> {
         }
         let p = PathBuf::from(v);
         if p.is_relative() {
-            cfg.warnings.push(format!(
-                "{} is relative ({v}); it is resolved against the current directory",
-                self.key
-            ));
+            cfg.warnings.push(format!("{} is relative ({v}); it is resolved against the current directory", self.key));
         }
         Ok(p)
     }
 
     /// An IP literal (IPv6 with or without brackets) or a host name, resolved now.
     fn address(&self, v: &str) -> Result<IpAddr, ConfigError> {
-        let bare = v
-            .strip_prefix('[')
-            .and_then(|s| s.strip_suffix(']'))
-            .unwrap_or(v);
+        let bare = v.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(v);
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(ip);
         }
         let resolved = (bare, 0).to_socket_addrs().ok().and_then(|mut a| a.next());
-        resolved
-            .map(|a| a.ip())
-            .ok_or_else(|| self.err(format!("expected an IP address or a known host, got {v:?}")))
+        resolved.map(|a| a.ip()).ok_or_else(|| self.err(format!("expected an IP address or a known host, got {v:?}")))
     }
 }
 
@@ -437,24 +385,18 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
         "standaloneEnabled" => cfg.standalone_enabled = ctx.boolean(v)?,
         "jute.maxbuffer" => cfg.jute_max_buffer = ctx.positive_decoded(v)?,
         "snapCount" => cfg.snap_count = u64::from(ctx.positive_decoded(v)?),
-        "znode.container.checkIntervalMs" => {
-            cfg.container_check_interval_ms = u64::from(ctx.positive_decoded(v)?)
-        }
+        "znode.container.checkIntervalMs" => cfg.container_check_interval_ms = u64::from(ctx.positive_decoded(v)?),
         "autopurge.snapRetainCount" => {
             let n = ctx.int(v, "an integer")?;
             cfg.autopurge_snap_retain_count = if n < i64::from(SNAP_RETAIN_COUNT_MIN) {
-                cfg.warnings.push(format!(
-                    "invalid autopurge.snapRetainCount: {n}; using {SNAP_RETAIN_COUNT_MIN}"
-                ));
+                cfg.warnings.push(format!("invalid autopurge.snapRetainCount: {n}; using {SNAP_RETAIN_COUNT_MIN}"));
                 SNAP_RETAIN_COUNT_MIN
             } else {
                 n as u32
             };
         }
         // ZooKeeper treats zero and negative intervals alike: no purging.
-        "autopurge.purgeInterval" => {
-            cfg.autopurge_purge_interval_hours = ctx.int(v, "an integer")?.max(0) as u32
-        }
+        "autopurge.purgeInterval" => cfg.autopurge_purge_interval_hours = ctx.int(v, "an integer")?.max(0) as u32,
         "peerType" => {
             cfg.peer_type = match v.to_ascii_lowercase().as_str() {
                 "participant" => PeerType::Participant,
@@ -463,18 +405,15 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
             }
         }
         SUPER_DIGEST_KEY => {
-            let ok = v
-                .split_once(':')
-                .is_some_and(|(u, h)| !u.is_empty() && !h.is_empty());
+            let ok = v.split_once(':').is_some_and(|(u, h)| !u.is_empty() && !h.is_empty());
             if !ok {
                 return Err(ctx.err(format!("expected user:base64-digest, got {v:?}")));
             }
             cfg.super_digest = Some(v.to_string());
         }
         key if key.starts_with("server.") => {
-            let id: u64 = key["server.".len()..]
-                .parse()
-                .map_err(|_| ctx.err("expected server.<id> with a numeric id".into()))?;
+            let id: u64 =
+                key["server.".len()..].parse().map_err(|_| ctx.err("expected server.<id> with a numeric id".into()))?;
             let spec = parse_server(id, v).map_err(|m| ctx.err(m))?;
             cfg.servers.retain(|s| s.id != id);
             cfg.servers.push(spec);
@@ -490,12 +429,7 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
 
 /// `4lw.commands.whitelist`: comma separated, trimmed, empty items skipped; `*` means all.
 fn whitelist(v: &str) -> Vec<String> {
-    let items: Vec<String> = v
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
+    let items: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
     if items.iter().any(|s| s == "*") {
         vec!["*".into()]
     } else {
@@ -505,10 +439,7 @@ fn whitelist(v: &str) -> Vec<String> {
 
 /// Checks that need every key: required keys, timeout bounds, ensemble limits.
 fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError> {
-    let missing = |key| ConfigError::Missing {
-        file: path.to_path_buf(),
-        key,
-    };
+    let missing = |key| ConfigError::Missing { file: path.to_path_buf(), key };
     if !seen.data_dir {
         return Err(missing("dataDir"));
     }
@@ -516,10 +447,8 @@ fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError>
         return Err(missing("tickTime"));
     }
     let (min, max) = (
-        cfg.min_session_timeout_ms
-            .unwrap_or(cfg.tick_time_ms.saturating_mul(2)),
-        cfg.max_session_timeout_ms
-            .unwrap_or(cfg.tick_time_ms.saturating_mul(20)),
+        cfg.min_session_timeout_ms.unwrap_or(cfg.tick_time_ms.saturating_mul(2)),
+        cfg.max_session_timeout_ms.unwrap_or(cfg.tick_time_ms.saturating_mul(20)),
     );
     if min > max {
         let (line, key) = match (seen.min_timeout_line, seen.max_timeout_line) {
@@ -531,9 +460,7 @@ fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError>
             file: path.to_path_buf(),
             line,
             key: key.into(),
-            message: format!(
-                "minSessionTimeout ({min}) must not be larger than maxSessionTimeout ({max})"
-            ),
+            message: format!("minSessionTimeout ({min}) must not be larger than maxSessionTimeout ({max})"),
         });
     }
     if cfg.is_distributed() {
@@ -551,10 +478,7 @@ fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError>
 /// What ZooKeeper's `setupClientPort`/`setupPeerType` do once `myid` is known: this
 /// server's own `server.N` line decides its client address and its role.
 fn adopt_own_server_line(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError> {
-    let Some(own) = cfg
-        .server_id
-        .and_then(|id| cfg.servers.iter().find(|s| s.id == id))
-    else {
+    let Some(own) = cfg.server_id.and_then(|id| cfg.servers.iter().find(|s| s.id == id)) else {
         return Ok(());
     };
     let own = own.clone();
@@ -564,10 +488,7 @@ fn adopt_own_server_line(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(
                 file: path.to_path_buf(),
                 line,
                 key: "clientPort".into(),
-                message: format!(
-                    "{} differs from the client port {port} of server.{}",
-                    cfg.client_port, own.id
-                ),
+                message: format!("{} differs from the client port {port} of server.{}", cfg.client_port, own.id),
             });
         }
         cfg.client_port = port;
@@ -575,11 +496,7 @@ fn adopt_own_server_line(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(
             cfg.client_port_address = addr;
         }
     }
-    let role = if own.observer {
-        PeerType::Observer
-    } else {
-        PeerType::Participant
-    };
+    let role = if own.observer { PeerType::Observer } else { PeerType::Participant };
     if role != cfg.peer_type {
         cfg.warnings.push(format!(
             "peerType ({:?}) differs from server.{} ({role:?}); using the server line",
@@ -609,19 +526,12 @@ fn parse_server(id: u64, v: &str) -> Result<ServerSpec, String> {
     if !(3..=4).contains(&server.len()) || server[0].is_empty() {
         return Err(format());
     }
-    let port = |s: &str| {
-        s.parse::<u16>()
-            .map_err(|_| format!("bad port {s:?} in {v:?}"))
-    };
+    let port = |s: &str| s.parse::<u16>().map_err(|_| format!("bad port {s:?} in {v:?}"));
     let (quorum_port, election_port) = (port(&server[1])?, port(&server[2])?);
     if quorum_port == election_port {
         return Err(format!("quorum and election ports must differ, got {v:?}"));
     }
-    let observer = match server
-        .get(3)
-        .map(|r| r.trim().to_ascii_lowercase())
-        .as_deref()
-    {
+    let observer = match server.get(3).map(|r| r.trim().to_ascii_lowercase()).as_deref() {
         None | Some("participant") => false,
         Some("observer") => true,
         Some(other) => return Err(format!("expected participant or observer, got {other:?}")),
@@ -634,15 +544,7 @@ fn parse_server(id: u64, v: &str) -> Result<ServerSpec, String> {
             _ => return Err(format()),
         },
     };
-    Ok(ServerSpec {
-        id,
-        host: server[0].clone(),
-        quorum_port,
-        election_port,
-        observer,
-        client_addr,
-        client_port,
-    })
+    Ok(ServerSpec { id, host: server[0].clone(), quorum_port, election_port, observer, client_addr, client_port })
 }
 
 /// ZooKeeper's `ConfigUtils.getHostAndPort`: split on `:`, except inside a leading

@@ -38,11 +38,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
         let value = unescape(value).map_err(|m| (line, m))?;
         // ZooKeeper applies Java's trim(): every char up to U+0020.
         let trim = |s: &str| s.trim_matches(|c: char| c <= ' ').to_string();
-        let entry = Entry {
-            line,
-            key: trim(&key),
-            value: trim(&value),
-        };
+        let entry = Entry { line, key: trim(&key), value: trim(&value) };
         entries.retain(|e| e.key != entry.key);
         entries.push(entry);
     }

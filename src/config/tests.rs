@@ -37,23 +37,18 @@ fn zoo_cfg_defaults_follow_zookeeper() {
     assert_eq!(c.source.as_deref(), Some(Path::new("zoo.cfg")));
     assert!(c.unknown_keys.is_empty() && c.warnings.is_empty() && c.servers.is_empty());
     // The embedded default (no file) stays on loopback.
-    assert_eq!(
-        Config::default().client_port_address,
-        IpAddr::from([127, 0, 0, 1])
-    );
+    assert_eq!(Config::default().client_port_address, IpAddr::from([127, 0, 0, 1]));
 }
 
 #[test]
 fn every_key_is_read() {
-    let c = ok(
-        "initLimit=7\nsyncLimit=3\ndataLogDir=/logs\nclientPort=3181\n\
+    let c = ok("initLimit=7\nsyncLimit=3\ndataLogDir=/logs\nclientPort=3181\n\
          clientPortAddress=10.1.2.3\nmaxClientCnxns=0\nminSessionTimeout=1000\n\
          maxSessionTimeout=90000\n4lw.commands.whitelist= ruok , mntr,,conf \n\
          extendedTypesEnabled=TRUE\nreconfigEnabled=true\njute.maxbuffer=0x400000\n\
          snapCount=5000\nautopurge.snapRetainCount=7\nautopurge.purgeInterval=24\n\
          peerType=observer\nstandaloneEnabled=False\nznode.container.checkIntervalMs=1000\n\
-         zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
-    );
+         zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n");
     assert_eq!((c.init_limit, c.sync_limit), (7, 3));
     assert_eq!(c.effective_data_log_dir(), Path::new("/logs"));
     assert_eq!(c.client_port, 3181);
@@ -70,10 +65,7 @@ fn every_key_is_read() {
     assert_eq!(c.autopurge_purge_interval_hours, 24);
     assert_eq!(c.peer_type, PeerType::Observer);
     assert_eq!(c.container_check_interval_ms, 1000);
-    assert_eq!(
-        c.super_digest.as_deref(),
-        Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
-    );
+    assert_eq!(c.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
     assert!(c.unknown_keys.is_empty(), "{:?}", c.unknown_keys);
 }
 
@@ -82,17 +74,12 @@ fn whitelist_star_means_all() {
     let c = ok("4lw.commands.whitelist=stat, *\n");
     assert_eq!(c.four_letter_whitelist, vec!["*"]);
     assert!(c.four_letter_allowed("envi") && c.four_letter_allowed("wchp"));
-    assert_eq!(
-        ok("4lw.commands.whitelist=\n").four_letter_whitelist,
-        Vec::<String>::new()
-    );
+    assert_eq!(ok("4lw.commands.whitelist=\n").four_letter_whitelist, Vec::<String>::new());
 }
 
 #[test]
 fn host_names_and_ipv6_client_addresses() {
-    assert!(ok("clientPortAddress=localhost\n")
-        .client_port_address
-        .is_loopback());
+    assert!(ok("clientPortAddress=localhost\n").client_port_address.is_loopback());
     let v6 = IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]);
     assert_eq!(ok("clientPortAddress=::1\n").client_port_address, v6);
     assert_eq!(ok("clientPortAddress=[::1]\n").client_port_address, v6);
@@ -109,31 +96,20 @@ fn snap_retain_count_is_clamped_to_three_with_a_warning() {
     let c = ok("autopurge.snapRetainCount=1\nautopurge.purgeInterval=-5\n");
     assert_eq!(c.autopurge_snap_retain_count, 3);
     assert_eq!(c.autopurge_purge_interval_hours, 0);
-    assert!(
-        c.warnings[0].contains("snapRetainCount"),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.warnings[0].contains("snapRetainCount"), "{:?}", c.warnings);
 }
 
 #[test]
 fn relative_data_dir_stays_relative_with_a_warning() {
     let c = parse("tickTime=2000\ndataDir=data\n").unwrap();
     assert_eq!(c.data_dir, PathBuf::from("data"));
-    assert!(
-        c.warnings[0].contains("dataDir is relative"),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.warnings[0].contains("dataDir is relative"), "{:?}", c.warnings);
 }
 
 #[test]
 fn unknown_keys_are_collected_not_fatal() {
     let c = ok("admin.enableServer=false\nmetricsProvider.httpPort=7000\nadmin.enableServer=1\n");
-    assert_eq!(
-        c.unknown_keys,
-        vec!["metricsProvider.httpPort", "admin.enableServer"]
-    );
+    assert_eq!(c.unknown_keys, vec!["metricsProvider.httpPort", "admin.enableServer"]);
 }
 
 #[test]
@@ -156,34 +132,19 @@ fn server_lines() {
             client_port: Some(2181),
         }
     );
-    assert_eq!(
-        (s[1].client_addr.as_deref(), s[1].client_port),
-        (None, None)
-    );
+    assert_eq!((s[1].client_addr.as_deref(), s[1].client_port), (None, None));
     assert_eq!(s[2].host, "2001:db8::3");
     assert!(s[2].observer);
-    assert_eq!(
-        (s[2].client_addr.as_deref(), s[2].client_port),
-        (Some("::1"), Some(2182))
-    );
-    assert_eq!(
-        (s[3].client_addr.as_deref(), s[3].client_port),
-        (Some("10.0.0.4"), Some(2183))
-    );
+    assert_eq!((s[2].client_addr.as_deref(), s[2].client_port), (Some("::1"), Some(2182)));
+    assert_eq!((s[3].client_addr.as_deref(), s[3].client_port), (Some("10.0.0.4"), Some(2183)));
     assert!(c.is_distributed());
 }
 
 #[test]
 fn bad_server_lines() {
     let e = err("server.1=zk1:2888\n");
-    assert!(
-        e.starts_with("zoo.cfg:3: server.1: expected host:quorumPort"),
-        "{e}"
-    );
-    assert_eq!(
-        err("server.x=zk1:2888:3888\n"),
-        "zoo.cfg:3: server.x: expected server.<id> with a numeric id"
-    );
+    assert!(e.starts_with("zoo.cfg:3: server.1: expected host:quorumPort"), "{e}");
+    assert_eq!(err("server.x=zk1:2888:3888\n"), "zoo.cfg:3: server.x: expected server.<id> with a numeric id");
     assert!(err("server.1=zk1:2888:2888\n").contains("must differ"));
     assert!(err("server.1=zk1:2888:3888:voter\n").contains("participant or observer"));
     assert!(err("server.1=zk1:2888:99999\n").contains("bad port \"99999\""));
@@ -196,10 +157,7 @@ fn bad_server_lines() {
 fn ensemble_needs_limits() {
     let two = "server.1=a:1:2\nserver.2=b:1:2\n";
     assert_eq!(err(two), "zoo.cfg: initLimit is not set");
-    assert_eq!(
-        err(&format!("initLimit=5\n{two}")),
-        "zoo.cfg: syncLimit is not set"
-    );
+    assert_eq!(err(&format!("initLimit=5\n{two}")), "zoo.cfg: syncLimit is not set");
     // One voter with standalone allowed is a standalone server.
     assert!(!ok("server.1=a:1:2\n").is_distributed());
 }
@@ -207,9 +165,7 @@ fn ensemble_needs_limits() {
 #[test]
 fn bad_values_name_file_line_and_key() {
     assert_eq!(
-        parse("# c\n\ndataDir=/d\n\n  tickTime = abc\n")
-            .unwrap_err()
-            .to_string(),
+        parse("# c\n\ndataDir=/d\n\n  tickTime = abc\n").unwrap_err().to_string(),
         "zoo.cfg:5: tickTime: expected a positive integer, got \"abc\""
     );
     let cases = [
@@ -219,27 +175,38 @@ fn bad_values_name_file_line_and_key() {
         ("syncLimit=x", "syncLimit: expected a non-negative integer, got \"x\""),
         ("dataLogDir=", "dataLogDir: expected a directory, got an empty value"),
         ("clientPort=65536", "clientPort: expected a port number (0-65535), got \"65536\""),
-        ("clientPortAddress=no.such.host.invalid", "clientPortAddress: expected an IP address or a known host, got \"no.such.host.invalid\""),
+        (
+            "clientPortAddress=no.such.host.invalid",
+            "clientPortAddress: expected an IP address or a known host, got \"no.such.host.invalid\"",
+        ),
         ("maxClientCnxns=-3", "maxClientCnxns: expected a non-negative integer, got \"-3\""),
-        ("minSessionTimeout=-2", "minSessionTimeout: expected a non-negative integer (or -1 for the default), got \"-2\""),
-        ("maxSessionTimeout=1e4", "maxSessionTimeout: expected a non-negative integer (or -1 for the default), got \"1e4\""),
+        (
+            "minSessionTimeout=-2",
+            "minSessionTimeout: expected a non-negative integer (or -1 for the default), got \"-2\"",
+        ),
+        (
+            "maxSessionTimeout=1e4",
+            "maxSessionTimeout: expected a non-negative integer (or -1 for the default), got \"1e4\"",
+        ),
         ("extendedTypesEnabled=yes", "extendedTypesEnabled: expected true or false, got \"yes\""),
         ("reconfigEnabled=1", "reconfigEnabled: expected true or false, got \"1\""),
         ("standaloneEnabled=", "standaloneEnabled: expected true or false, got \"\""),
         ("jute.maxbuffer=0xZZ", "jute.maxbuffer: expected a positive integer, got \"0xZZ\""),
         ("snapCount=0", "snapCount: expected a positive integer, got \"0\""),
-        ("znode.container.checkIntervalMs=-1", "znode.container.checkIntervalMs: expected a positive integer, got \"-1\""),
+        (
+            "znode.container.checkIntervalMs=-1",
+            "znode.container.checkIntervalMs: expected a positive integer, got \"-1\"",
+        ),
         ("autopurge.snapRetainCount=many", "autopurge.snapRetainCount: expected an integer, got \"many\""),
         ("autopurge.purgeInterval=1.5", "autopurge.purgeInterval: expected an integer, got \"1.5\""),
         ("peerType=voter", "peerType: expected participant or observer, got \"voter\""),
-        ("zookeeper.DigestAuthenticationProvider.superDigest=nocolon", "zookeeper.DigestAuthenticationProvider.superDigest: expected user:base64-digest, got \"nocolon\""),
+        (
+            "zookeeper.DigestAuthenticationProvider.superDigest=nocolon",
+            "zookeeper.DigestAuthenticationProvider.superDigest: expected user:base64-digest, got \"nocolon\"",
+        ),
     ];
     for (line, want) in cases {
-        assert_eq!(
-            err(&format!("{line}\n")),
-            format!("zoo.cfg:3: {want}"),
-            "for {line}"
-        );
+        assert_eq!(err(&format!("{line}\n")), format!("zoo.cfg:3: {want}"), "for {line}");
     }
 }
 
@@ -254,14 +221,8 @@ fn min_above_max_session_timeout_is_an_error() {
 
 #[test]
 fn required_keys() {
-    assert_eq!(
-        parse("tickTime=2000\n").unwrap_err().to_string(),
-        "zoo.cfg: dataDir is not set"
-    );
-    assert_eq!(
-        parse("dataDir=/d\n").unwrap_err().to_string(),
-        "zoo.cfg: tickTime is not set"
-    );
+    assert_eq!(parse("tickTime=2000\n").unwrap_err().to_string(), "zoo.cfg: dataDir is not set");
+    assert_eq!(parse("dataDir=/d\n").unwrap_err().to_string(), "zoo.cfg: tickTime is not set");
 }
 
 #[test]
@@ -282,9 +243,7 @@ fn java_properties_syntax() {
     assert_eq!(c.unknown_keys, vec!["no value"]);
     // Only one separator is skipped: `==7` is the value `=7`.
     assert!(err("snapCount==7\n").contains("got \"=7\""));
-    let bad = parse("tickTime=1\ndataDir=/d\nx=\\u12\n")
-        .unwrap_err()
-        .to_string();
+    let bad = parse("tickTime=1\ndataDir=/d\nx=\\u12\n").unwrap_err().to_string();
     assert_eq!(bad, "zoo.cfg:3: malformed \\uxxxx escape: \\u12");
 }
 
@@ -296,10 +255,7 @@ fn myid_is_read_from_the_data_dir() {
     assert_eq!(read_myid(dir.path()).unwrap(), Some(3));
     std::fs::write(dir.path().join("myid"), "three\n").unwrap();
     let e = read_myid(dir.path()).unwrap_err().to_string();
-    assert!(
-        e.ends_with("myid:1: myid: expected a server id (a non-negative integer), got \"three\""),
-        "{e}"
-    );
+    assert!(e.ends_with("myid:1: myid: expected a server id (a non-negative integer), got \"three\""), "{e}");
 }
 
 #[test]
@@ -320,25 +276,16 @@ fn parse_zoo_cfg_reads_file_and_myid() {
     assert_eq!(c.client_port, 2190);
     assert_eq!(c.client_port_address, IpAddr::from([127, 0, 0, 2]));
     assert_eq!(c.peer_type, PeerType::Observer);
-    assert!(
-        c.warnings.iter().any(|w| w.contains("peerType")),
-        "{:?}",
-        c.warnings
-    );
+    assert!(c.warnings.iter().any(|w| w.contains("peerType")), "{:?}", c.warnings);
 
-    let missing = parse_zoo_cfg(&dir.path().join("nope.cfg"))
-        .unwrap_err()
-        .to_string();
+    let missing = parse_zoo_cfg(&dir.path().join("nope.cfg")).unwrap_err().to_string();
     assert!(missing.contains("nope.cfg: cannot read"), "{missing}");
 
     // An ensemble without myid cannot know which server it is.
     std::fs::remove_file(data.join("myid")).unwrap();
     std::fs::write(
         &cfg_path,
-        format!(
-            "tickTime=1\ndataDir={}\ninitLimit=1\nsyncLimit=1\nserver.1=a:1:2\nserver.2=b:1:2\n",
-            data.display()
-        ),
+        format!("tickTime=1\ndataDir={}\ninitLimit=1\nsyncLimit=1\nserver.1=a:1:2\nserver.2=b:1:2\n", data.display()),
     )
     .unwrap();
     let e = parse_zoo_cfg(&cfg_path).unwrap_err().to_string();
@@ -350,14 +297,8 @@ fn clientport_conflicting_with_own_server_line_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("myid"), "1\n").unwrap();
     let cfg_path = dir.path().join("zoo.cfg");
-    let text = format!(
-        "tickTime=2000\ndataDir={}\nclientPort=2181\nserver.1=a:2888:3888;2182\n",
-        dir.path().display()
-    );
+    let text = format!("tickTime=2000\ndataDir={}\nclientPort=2181\nserver.1=a:2888:3888;2182\n", dir.path().display());
     std::fs::write(&cfg_path, text).unwrap();
     let e = parse_zoo_cfg(&cfg_path).unwrap_err().to_string();
-    assert!(
-        e.ends_with("zoo.cfg:3: clientPort: 2181 differs from the client port 2182 of server.1"),
-        "{e}"
-    );
+    assert!(e.ends_with("zoo.cfg:3: clientPort: 2181 differs from the client port 2182 of server.1"), "{e}");
 }
