@@ -43,17 +43,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            config,
-            port,
-            data_dir,
-        } => serve(config, port, data_dir),
+        Command::Serve { config, port, data_dir } => serve(config, port, data_dir),
     }
 }
 
@@ -78,16 +72,10 @@ fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>) ->
         cfg.data_dir = d;
     }
     if let Err(e) = std::fs::create_dir_all(&cfg.data_dir) {
-        eprintln!(
-            "ferrozk: cannot create data directory {}: {e}",
-            cfg.data_dir.display()
-        );
+        eprintln!("ferrozk: cannot create data directory {}: {e}", cfg.data_dir.display());
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferrozk: cannot start the runtime: {e}");

@@ -26,10 +26,7 @@ pub struct ClientCodec {
 impl ClientCodec {
     /// A codec for a new connection.
     pub fn new(frame_bytes_max: u32) -> ClientCodec {
-        ClientCodec {
-            frame_bytes_max,
-            first: true,
-        }
+        ClientCodec { frame_bytes_max, first: true }
     }
 }
 
@@ -48,10 +45,7 @@ impl Decoder for ClientCodec {
         }
         match jute::split_frame(src, self.frame_bytes_max) {
             Ok(frame) => Ok(frame.map(Inbound::Frame)),
-            Err(e) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                e.to_string(),
-            )),
+            Err(e) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())),
         }
     }
 }
@@ -64,16 +58,10 @@ mod tests {
     fn four_letter_word_only_first() {
         let mut c = ClientCodec::new(100);
         let mut b = BytesMut::from(&b"ruok"[..]);
-        assert_eq!(
-            c.decode(&mut b).unwrap(),
-            Some(Inbound::FourLetter("ruok", BytesMut::new()))
-        );
+        assert_eq!(c.decode(&mut b).unwrap(), Some(Inbound::FourLetter("ruok", BytesMut::new())));
         let mut c = ClientCodec::new(100);
         let mut b = BytesMut::from(&[0, 0, 0, 2, 7, 7, b'r', b'u'][..]);
-        assert_eq!(
-            c.decode(&mut b).unwrap(),
-            Some(Inbound::Frame(BytesMut::from(&[7u8, 7][..])))
-        );
+        assert_eq!(c.decode(&mut b).unwrap(), Some(Inbound::Frame(BytesMut::from(&[7u8, 7][..]))));
     }
 
     #[test]
@@ -81,9 +69,7 @@ mod tests {
         let mut c = ClientCodec::new(100);
         assert!(c.decode(&mut BytesMut::from(&[0, 0, 0, 101][..])).is_err());
         let mut c = ClientCodec::new(100);
-        assert!(c
-            .decode(&mut BytesMut::from(&[0xff, 0xff, 0xff, 0xfb][..]))
-            .is_err());
+        assert!(c.decode(&mut BytesMut::from(&[0xff, 0xff, 0xff, 0xfb][..])).is_err());
         let mut c = ClientCodec::new(100);
         assert!(c.decode(&mut BytesMut::from(&[0, 0, 0, 0][..])).is_err());
     }

@@ -68,9 +68,7 @@ async fn run(
     // The handshake: a four-letter word or a ConnectRequest frame.
     let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, frames.next())
         .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "no handshake within 10 s")
-        })?;
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no handshake within 10 s"))?;
     let frame = match first {
         None => return Ok(()),
         Some(Err(e)) => {
@@ -88,16 +86,7 @@ async fn run(
         warn!(conn = id, %remote, "malformed connect request, closing: {e}");
         std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
     })?;
-    send(
-        driver,
-        DriverMsg::Connect {
-            conn: id,
-            remote,
-            req,
-            outbox: outbox.clone(),
-        },
-    )
-    .await?;
+    send(driver, DriverMsg::Connect { conn: id, remote, req, outbox: outbox.clone() }).await?;
 
     loop {
         let paused = outbox.outstanding.load(Ordering::Relaxed) >= OUTSTANDING_MAX;
@@ -140,10 +129,7 @@ async fn run(
 }
 
 async fn send(driver: &mpsc::Sender<DriverMsg>, msg: DriverMsg) -> std::io::Result<()> {
-    driver
-        .send(msg)
-        .await
-        .map_err(|_| std::io::Error::other("server shutting down"))
+    driver.send(msg).await.map_err(|_| std::io::Error::other("server shutting down"))
 }
 
 /// Runs a four-letter word: the text, then close.
@@ -167,18 +153,8 @@ async fn four_letter_word(
         }
     }
     let (tx, rx) = oneshot::channel();
-    send(
-        driver,
-        DriverMsg::FourLetter {
-            cmd,
-            arg,
-            reply: tx,
-        },
-    )
-    .await?;
-    let text = rx
-        .await
-        .map_err(|_| std::io::Error::other("server shutting down"))?;
+    send(driver, DriverMsg::FourLetter { cmd, arg, reply: tx }).await?;
+    let text = rx.await.map_err(|_| std::io::Error::other("server shutting down"))?;
     debug!(cmd, "four-letter word");
     out.write_all(text.as_bytes()).await?;
     Ok(())

@@ -3,17 +3,18 @@
 //! in arrival order, so a session's replies go out in request order and a watch event is
 //! queued before the reply to the write that caused it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use jute::proto::{ConnectRequest, ConnectResponse, ReplyHeader, WatcherEvent};
-use jute::{Field, Id};
+use jute::proto::{ConnectRequest, ConnectResponse};
+use jute::{Field, Id, OpCode};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
+use super::commit::{AfterWrite, Log, Origin, Queued, Unapplied};
 use super::outbox::Outbox;
 use super::request::Request;
 use super::stats::{ConnStats, ServerStats};
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::session::{self, ExpiryTracker};
 use crate::tree::{DataTree, NodeKind};
 use crate::txn::stamp::{StampRules, Stamper};
-use crate::txn::{apply, Applied, State, Txn, TxnOp};
+use crate::txn::{State, TxnOp};
 use crate::watch::Registry;
 
 /// `znode.container.maxPerMinute`: bounds the reaper's deletes.
@@ -52,30 +53,28 @@ pub fn container_candidates(tree: &DataTree, now_ms: i64, max: usize) -> Vec<Str
     out
 }
 
+/// After a restart every recovered session gets a full timeout from now, as ZooKeeper's
+/// session tracker does when it loads a snapshot.
+fn recovered_sessions(state: &State, tick_ms: u32, now_ms: i64) -> ExpiryTracker {
+    let mut t = ExpiryTracker::new(tick_ms);
+    for (id, timeout) in &state.sessions {
+        t.touch(*id, *timeout, now_ms);
+    }
+    t
+}
+
 /// Messages from connection tasks (and timers) to the driver.
 pub enum DriverMsg {
     /// A handshake: create or resume a session.
-    Connect {
-        conn: ConnId,
-        remote: SocketAddr,
-        req: ConnectRequest,
-        outbox: Arc<Outbox>,
-    },
+    Connect { conn: ConnId, remote: SocketAddr, req: ConnectRequest, outbox: Arc<Outbox> },
     /// One request, in the connection's order.
-    Request {
-        conn: ConnId,
-        xid: i32,
-        req: Request,
-        received: Instant,
-    },
+    Request { conn: ConnId, xid: i32, req: Request, received: Instant },
     /// The socket closed.
     Closed { conn: ConnId },
+    /// The log made every command up to `zxid` durable.
+    Durable { zxid: i64 },
     /// A four-letter word wants its text.
-    FourLetter {
-        cmd: &'static str,
-        arg: Option<i64>,
-        reply: oneshot::Sender<String>,
-    },
+    FourLetter { cmd: &'static str, arg: Option<i64>, reply: oneshot::Sender<String> },
 }
 
 /// A connection as the driver knows it.
@@ -87,6 +86,8 @@ pub(super) struct Conn {
     /// Identities for ACL checks: `ip:<addr>` plus what auth added.
     pub ids: Arc<Vec<Id>>,
     pub stats: ConnStats,
+    /// What this connection waits for, in order (see `commit`).
+    pub queue: VecDeque<Queued>,
 }
 
 /// The driver's state.
@@ -101,33 +102,36 @@ pub struct Driver {
     pub(super) next_session_id: i64,
     pub(super) stats: ServerStats,
     pub(super) started: Instant,
+    pub(super) log: Log,
+    pub(super) unapplied: Unapplied,
+    pub(super) since_snapshot: u64,
+    pub(super) snapshot_after: u64,
 }
 
 /// Wall clock in ms since the Unix epoch: the time the leader stamps into commands.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Driver {
-    /// A driver over a fresh state.
-    pub fn new(config: Config) -> Driver {
-        let rules = StampRules {
-            extended_types_enabled: config.extended_types_enabled,
-        };
+    /// A driver over `state` (fresh or recovered) writing to `log`.
+    pub fn new(config: Config, state: State, log: Log) -> Driver {
+        let rules = StampRules { extended_types_enabled: config.extended_types_enabled };
         let tick = config.tick_time_ms;
         Driver {
-            state: State::default(),
-            stamper: Stamper::new(0, rules),
-            expiry: ExpiryTracker::new(tick),
+            stamper: Stamper::new(state.last_zxid, rules),
+            expiry: recovered_sessions(&state, tick, now_ms()),
+            state,
             watches: Registry::default(),
             conns: HashMap::new(),
             owners: HashMap::new(),
             next_session_id: session::first_session_id(1, now_ms()),
             stats: ServerStats::default(),
             started: Instant::now(),
+            log,
+            unapplied: Unapplied::new(),
+            since_snapshot: 0,
+            snapshot_after: config.snap_count.max(1),
             config,
         }
     }
@@ -138,8 +142,7 @@ impl Driver {
         let mut timer = tokio::time::interval(tick);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reap_every = Duration::from_millis(self.config.container_check_interval_ms.max(1));
-        let mut reaper =
-            tokio::time::interval_at(tokio::time::Instant::now() + reap_every, reap_every);
+        let mut reaper = tokio::time::interval_at(tokio::time::Instant::now() + reap_every, reap_every);
         reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
         loop {
@@ -160,76 +163,18 @@ impl Driver {
 
     fn handle(&mut self, msg: DriverMsg) {
         match msg {
-            DriverMsg::Connect {
-                conn,
-                remote,
-                req,
-                outbox,
-            } => self.connect(conn, remote, req, outbox),
-            DriverMsg::Request {
-                conn,
-                xid,
-                req,
-                received,
-            } => self.request(conn, xid, req, received),
+            DriverMsg::Connect { conn, remote, req, outbox } => self.connect(conn, remote, req, outbox),
+            DriverMsg::Request { conn, xid, req, received } => self.request(conn, xid, req, received),
             DriverMsg::Closed { conn } => self.closed(conn),
+            DriverMsg::Durable { zxid } => self.durable(zxid),
             DriverMsg::FourLetter { cmd, arg, reply } => {
                 let _ = reply.send(self.four_letter(cmd, arg));
             }
         }
     }
 
-    /// Stamps, applies and fires one write; the events are queued on the watchers'
-    /// connections before the caller sends its reply.
-    pub(super) fn write(
-        &mut self,
-        session: i64,
-        cxid: i32,
-        ids: Arc<Vec<Id>>,
-        op: TxnOp,
-    ) -> Applied {
-        let txn: Txn = self.stamper.stamp(session, cxid, ids, op, now_ms());
-        let applied = apply(&mut self.state, &txn);
-        self.fire(&applied);
-        applied
-    }
-
-    fn fire(&mut self, applied: &Applied) {
-        if applied.triggers.is_empty() {
-            return;
-        }
-        for ev in self.watches.fire(&applied.triggers) {
-            if let Some(c) = self.conns.get(&ev.conn) {
-                let header = ReplyHeader {
-                    xid: -1,
-                    zxid: applied.zxid,
-                    err: 0,
-                };
-                let event = WatcherEvent {
-                    r#type: ev.event as i32,
-                    state: 3,
-                    path: ev.path,
-                };
-                c.outbox.push_frame(|out| {
-                    header.encode(out);
-                    event.encode(out);
-                });
-                self.stats.packets_sent += 1;
-            }
-        }
-    }
-
-    fn connect(
-        &mut self,
-        conn: ConnId,
-        remote: SocketAddr,
-        req: ConnectRequest,
-        outbox: Arc<Outbox>,
-    ) {
-        let ids = Arc::new(vec![Id {
-            scheme: "ip".into(),
-            id: remote.ip().to_string(),
-        }]);
+    fn connect(&mut self, conn: ConnId, remote: SocketAddr, req: ConnectRequest, outbox: Arc<Outbox>) {
+        let ids = Arc::new(vec![Id { scheme: "ip".into(), id: remote.ip().to_string() }]);
         self.stats.packets_received += 1;
         if req.last_zxid_seen > self.state.last_zxid {
             info!(conn, %remote, "client has seen zxid {:#x}, ahead of ours {:#x}: closing", req.last_zxid_seen, self.state.last_zxid);
@@ -239,71 +184,56 @@ impl Driver {
         let (min, max) = self.config.session_timeout_range_ms();
         let timeout = session::negotiate_timeout(req.time_out, min, max);
         let now = now_ms();
-        let session_id = if req.session_id == 0 {
+        if req.session_id == 0 {
             let id = self.next_session_id;
             self.next_session_id += 1;
-            let applied = self.write(
-                id,
-                0,
-                ids.clone(),
-                TxnOp::CreateSession {
-                    timeout_ms: timeout,
-                },
-            );
-            debug!(
-                conn,
-                session = format_args!("{id:#x}"),
-                zxid = applied.zxid,
-                "session created"
-            );
-            id
-        } else {
-            let id = req.session_id;
-            let alive = self.state.sessions.contains_key(&id) && self.expiry.contains(id);
-            if !alive || req.passwd.as_ref() != session::password(id) {
-                info!(conn, %remote, session = format_args!("{id:#x}"), "session expired or wrong password: closing");
-                let resp = ConnectResponse {
-                    passwd: vec![0u8; 16].into(),
-                    read_only: req.read_only.map(|_| false),
-                    ..Default::default()
-                };
-                outbox.push_frame(|out| resp.encode(out));
-                outbox.close();
-                return;
-            }
-            if let Some(old) = self.owners.get(&id).copied() {
-                if old != conn {
-                    if let Some(c) = self.conns.get_mut(&old) {
-                        c.outbox.close();
-                        c.session = None;
-                    }
-                }
-            }
-            id
-        };
-        self.expiry.touch(session_id, timeout, now);
-        self.owners.insert(session_id, conn);
-        let resp = ConnectResponse {
-            protocol_version: 0,
-            time_out: timeout,
-            session_id,
-            passwd: session::password(session_id).to_vec().into(),
-            read_only: req.read_only.map(|_| false),
-        };
-        outbox.push_frame(|out| resp.encode(out));
-        self.stats.packets_sent += 1;
-        let stats = ConnStats::new(now, timeout);
-        self.conns.insert(
-            conn,
-            Conn {
+            self.expiry.touch(id, timeout, now);
+            self.owners.insert(id, conn);
+            let stats = ConnStats::new(now, timeout);
+            let c = Conn {
                 outbox,
                 remote,
-                session: Some(session_id),
+                session: Some(id),
                 timeout_ms: timeout,
-                ids,
+                ids: ids.clone(),
                 stats,
-            },
-        );
+                queue: VecDeque::new(),
+            };
+            self.conns.insert(conn, c);
+            let after = AfterWrite::Connect { read_only: req.read_only };
+            let op = TxnOp::CreateSession { timeout_ms: timeout };
+            let from = Origin { conn, session: id, xid: 0, op: OpCode::CREATE_SESSION, ids, received: Instant::now() };
+            self.submit_for(from, op, after);
+            debug!(conn, session = format_args!("{id:#x}"), "session created");
+            return;
+        }
+        let id = req.session_id;
+        let alive = self.state.sessions.contains_key(&id) && self.expiry.contains(id);
+        if !alive || req.passwd.as_ref() != session::password(id) {
+            info!(conn, %remote, session = format_args!("{id:#x}"), "session expired or wrong password: closing");
+            let resp = ConnectResponse {
+                passwd: vec![0u8; 16].into(),
+                read_only: req.read_only.map(|_| false),
+                ..Default::default()
+            };
+            outbox.push_frame(|out| resp.encode(out));
+            outbox.close();
+            return;
+        }
+        if let Some(old) = self.owners.get(&id).copied() {
+            if old != conn {
+                if let Some(c) = self.conns.get_mut(&old) {
+                    c.outbox.close();
+                    c.session = None;
+                }
+            }
+        }
+        self.expiry.touch(id, timeout, now);
+        self.owners.insert(id, conn);
+        let stats = ConnStats::new(now, timeout);
+        let c = Conn { outbox, remote, session: Some(id), timeout_ms: timeout, ids, stats, queue: VecDeque::new() };
+        self.conns.insert(conn, c);
+        self.connect_response(conn, req.read_only);
     }
 
     fn closed(&mut self, conn: ConnId) {
@@ -329,7 +259,7 @@ impl Driver {
 
     /// Applies closeSession for an expired `session` and closes the connection that holds it.
     fn close_session(&mut self, session: i64) {
-        self.write(session, 0, Arc::new(Vec::new()), TxnOp::CloseSession);
+        self.submit(None, session, 0, Arc::new(Vec::new()), TxnOp::CloseSession);
         self.close_session_after_reply(session);
     }
 
@@ -348,18 +278,12 @@ impl Driver {
     /// same stamped write path as client deletes (`ContainerManager`), so replicas agree.
     fn reap_containers(&mut self) {
         let now = now_ms();
-        let per_check = (CONTAINER_DELETES_PER_MINUTE_MAX * self.config.container_check_interval_ms
-            / 60_000)
-            .max(1) as usize;
+        let per_check =
+            (CONTAINER_DELETES_PER_MINUTE_MAX * self.config.container_check_interval_ms / 60_000).max(1) as usize;
         let candidates = container_candidates(&self.state.tree, now, per_check);
         for path in candidates {
-            let applied = self.write(
-                0,
-                0,
-                Arc::new(Vec::new()),
-                TxnOp::DeleteContainer { path: path.clone() },
-            );
-            debug!(%path, zxid = applied.zxid, result = ?applied.result, "reaped container/TTL node");
+            let zxid = self.submit(None, 0, 0, Arc::new(Vec::new()), TxnOp::DeleteContainer { path: path.clone() });
+            debug!(%path, zxid, "reaping container/TTL node");
         }
     }
 
@@ -369,9 +293,6 @@ impl Driver {
 
     /// Number of requests in flight over all connections.
     pub(super) fn outstanding(&self) -> u64 {
-        self.conns
-            .values()
-            .map(|c| c.outbox.outstanding.load(Ordering::Relaxed) as u64)
-            .sum()
+        self.conns.values().map(|c| c.outbox.outstanding.load(Ordering::Relaxed) as u64).sum()
     }
 }

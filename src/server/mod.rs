@@ -2,6 +2,7 @@
 //! all state. Pure logic lives in `tree`, `txn`, `session` and `watch`.
 
 mod codec;
+pub mod commit;
 mod connection;
 pub mod driver;
 mod outbox;
@@ -55,6 +56,13 @@ impl PerIp {
     }
 }
 
+/// Stops the process after an error that makes going on unsafe (a failed fsync: what was
+/// acknowledged might not be on disk). ZooKeeper exits in the same situation.
+pub fn fatal(why: &str) -> ! {
+    tracing::error!("fatal: {why}");
+    std::process::exit(3)
+}
+
 /// Binds the client port and serves until the process is stopped.
 ///
 /// # Errors
@@ -72,11 +80,9 @@ pub async fn run(config: Config) -> std::io::Result<()> {
 /// Only when accepting fails fatally.
 pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
     let (tx, rx) = mpsc::channel(DRIVER_QUEUE_MAX);
-    let limits = connection::ConnLimits {
-        frame_bytes_max: config.jute_max_buffer,
-    };
+    let limits = connection::ConnLimits { frame_bytes_max: config.jute_max_buffer };
     let max_per_ip = config.max_client_cnxns;
-    tokio::spawn(driver::Driver::new(config).run(rx));
+    tokio::spawn(driver::Driver::new(config, crate::txn::State::default(), commit::Log::Memory).run(rx));
     let per_ip = Arc::new(PerIp::default());
     let next_id = AtomicU64::new(1);
     loop {

@@ -40,10 +40,7 @@ impl Outbox {
         let len = (inner.buf.len() - start - 4) as i32;
         inner.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         if inner.buf.len() > PENDING_BYTES_MAX {
-            tracing::warn!(
-                pending = inner.buf.len(),
-                "client is not reading its replies, closing the connection"
-            );
+            tracing::warn!(pending = inner.buf.len(), "client is not reading its replies, closing the connection");
             inner.buf.clear();
             inner.closing = true;
         }

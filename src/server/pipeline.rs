@@ -12,11 +12,12 @@ use jute::proto::*;
 use jute::{ClientInfo, ErrorCode, Field, Id, OpCode};
 use tracing::{info, warn};
 
+use super::commit::{is_write, AfterWrite, Origin, Queued};
 use super::driver::{now_ms, Driver};
 use super::request::Request;
 use super::ConnId;
 use crate::tree::{acl, Node};
-use crate::txn::{CreateKind, CreateOp, OpResult, TxnOp};
+use crate::txn::{CreateKind, CreateOp, TxnOp};
 use crate::watch::{Table, PERSISTENT, RECURSIVE, STANDARD};
 
 /// A reply body, written only when the request succeeds.
@@ -31,119 +32,60 @@ struct Caller {
 }
 
 impl Driver {
-    /// Answers one request of an established session.
+    /// Takes one request of an established session: writes go to the log at once (their
+    /// order is the log's order); anything else runs now, or waits behind the session's
+    /// unapplied writes.
     pub(super) fn request(&mut self, conn: ConnId, xid: i32, req: Request, received: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
         let Some(session) = c.session else {
             c.outbox.answered();
             return;
         };
         c.stats.received += 1;
-        let ids = c.ids.clone();
         self.stats.packets_received += 1;
-        self.expiry.renew(session, now_ms());
-        let op = opcode_of(&req);
-        let caller = Caller {
-            conn,
-            session,
-            xid,
-            ids,
+        if is_write(&req) {
+            let ids = c.ids.clone();
+            let op = opcode_of(&req);
+            let (txn_op, after) = to_command(req, self.config.reconfig_enabled);
+            self.expiry.renew(session, now_ms());
+            self.submit_for(Origin { conn, session, xid, op, ids, received }, txn_op, after);
+        } else if !c.queue.is_empty() {
+            c.queue.push_back(Queued::Read { xid, req, received });
+            self.expiry.renew(session, now_ms());
+        } else {
+            self.expiry.renew(session, now_ms());
+            self.execute(conn, xid, req, received);
+        }
+    }
+
+    /// Runs a request that changes no state through the log.
+    pub(super) fn execute(&mut self, conn: ConnId, xid: i32, req: Request, received: Instant) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(session) = c.session else {
+            c.outbox.answered();
+            return;
         };
+        let caller = Caller { conn, session, xid, ids: c.ids.clone() };
+        let op = opcode_of(&req);
         self.dispatch(&caller, req);
+        self.record_latency(conn, op, xid, received);
+    }
+
+    /// Counts a reply in the server's and the connection's latency figures.
+    pub(super) fn record_latency(&mut self, conn: ConnId, op: OpCode, xid: i32, received: Instant) {
         let latency = received.elapsed().as_millis() as u64;
         self.stats.latency.record(latency);
+        let zxid = self.state.last_zxid;
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.stats
-                .on_response(op, xid, self.state.last_zxid, now_ms(), latency);
+            c.stats.on_response(op, xid, zxid, now_ms(), latency);
         }
     }
 
     fn dispatch(&mut self, c: &Caller, req: Request) {
         match req {
             Request::Ping => self.reply_empty(c.conn, -2, self.state.last_zxid, 0),
-            Request::Create { op, req } => {
-                let kind = match op {
-                    OpCode::CREATE2 => CreateKind::Create2,
-                    OpCode::CREATE_CONTAINER => CreateKind::Container,
-                    _ => CreateKind::Create,
-                };
-                let create = CreateOp {
-                    path: req.path,
-                    data: req.data,
-                    acl: req.acl,
-                    flags: req.flags,
-                    kind,
-                    ttl: -1,
-                };
-                self.write_and_reply(c, TxnOp::Create(create));
-            }
-            Request::CreateTtl(r) => {
-                let create = CreateOp {
-                    path: r.path,
-                    data: r.data,
-                    acl: r.acl,
-                    flags: r.flags,
-                    kind: CreateKind::Ttl,
-                    ttl: r.ttl,
-                };
-                self.write_and_reply(c, TxnOp::Create(create));
-            }
-            Request::Delete(r) => self.write_and_reply(
-                c,
-                TxnOp::Delete {
-                    path: r.path,
-                    version: r.version,
-                },
-            ),
-            Request::DeleteContainer(path) => {
-                self.write_and_reply(c, TxnOp::DeleteContainer { path })
-            }
-            Request::SetData(r) => self.write_and_reply(
-                c,
-                TxnOp::SetData {
-                    path: r.path,
-                    data: r.data,
-                    version: r.version,
-                },
-            ),
-            Request::SetAcl(r) => self.write_and_reply(
-                c,
-                TxnOp::SetAcl {
-                    path: r.path,
-                    acl: r.acl,
-                    version: r.version,
-                },
-            ),
-            Request::Multi(ops) => {
-                let op = match ops.iter().map(multi_op_to_txn).collect::<Option<Vec<_>>>() {
-                    Some(ops) => TxnOp::Multi(ops),
-                    None => TxnOp::Error(ErrorCode::MarshallingError),
-                };
-                self.write_and_reply(c, op);
-            }
-            Request::Reconfig(_) => {
-                let code = if self.config.reconfig_enabled {
-                    ErrorCode::Unimplemented
-                } else {
-                    ErrorCode::ReconfigDisabled
-                };
-                self.write_and_reply(c, TxnOp::Error(code));
-            }
-            Request::Malformed(op) if op.is_write() => {
-                self.write_and_reply(c, TxnOp::Error(ErrorCode::MarshallingError))
-            }
-            Request::Malformed(_) => self.reply_empty(
-                c.conn,
-                c.xid,
-                self.state.last_zxid,
-                ErrorCode::MarshallingError.code(),
-            ),
-            Request::CloseSession => {
-                let applied = self.write(c.session, c.xid, c.ids.clone(), TxnOp::CloseSession);
-                self.reply_empty(c.conn, c.xid, applied.zxid, 0);
-                self.close_session_after_reply(c.session);
+            Request::Malformed(_) => {
+                self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::MarshallingError.code())
             }
             Request::Check | Request::Unknown(_) => {
                 self.reply_empty(c.conn, c.xid, -1, ErrorCode::Unimplemented.code());
@@ -151,16 +93,8 @@ impl Driver {
             }
             Request::Auth(p) => self.auth(c, p),
             Request::Sasl(_) => {
-                warn!(
-                    conn = c.conn,
-                    "SASL requested but not configured: AuthFailed"
-                );
-                self.reply_empty(
-                    c.conn,
-                    c.xid,
-                    self.state.last_zxid,
-                    ErrorCode::AuthFailed.code(),
-                );
+                warn!(conn = c.conn, "SASL requested but not configured: AuthFailed");
+                self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::AuthFailed.code());
                 self.close_conn(c.conn);
             }
             Request::SetWatches(w) => self.set_watches(c, w),
@@ -213,68 +147,55 @@ impl Driver {
                                 self.watches.add(c.conn, &r.path, Table::Data, STANDARD);
                             }
                             match other {
-                                Some((_, stat)) => {
-                                    Ok(Box::new(move |o: &mut BytesMut| stat.encode(o)))
-                                }
+                                Some((_, stat)) => Ok(Box::new(move |o: &mut BytesMut| stat.encode(o))),
                                 None => Err(ErrorCode::NoNode),
                             }
                         }
                     }
                 }
             }
-            Request::GetData(r) => self
-                .readable(&r.path, &c.ids)
-                .map(|n| (n.data.clone(), n.client_stat()))
-                .map(|(data, stat)| {
+            Request::GetData(r) => {
+                self.readable(&r.path, &c.ids).map(|n| (n.data.clone(), n.client_stat())).map(|(data, stat)| {
                     if r.watch {
                         self.watches.add(c.conn, &r.path, Table::Data, STANDARD);
                     }
                     let resp = GetDataResponse { data, stat };
                     Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
-                }),
-            Request::GetChildren(r) => {
-                self.readable(&r.path, &c.ids)
-                    .map(children)
-                    .map(|children| {
-                        if r.watch {
-                            self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
-                        }
-                        let resp = GetChildrenResponse { children };
-                        Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
-                    })
+                })
             }
-            Request::GetChildren2(r) => self
-                .readable(&r.path, &c.ids)
-                .map(|n| (children(n), n.client_stat()))
-                .map(|(children, stat)| {
+            Request::GetChildren(r) => self.readable(&r.path, &c.ids).map(children).map(|children| {
+                if r.watch {
+                    self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
+                }
+                let resp = GetChildrenResponse { children };
+                Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
+            }),
+            Request::GetChildren2(r) => {
+                self.readable(&r.path, &c.ids).map(|n| (children(n), n.client_stat())).map(|(children, stat)| {
                     if r.watch {
                         self.watches.add(c.conn, &r.path, Table::Child, STANDARD);
                     }
                     let resp = GetChildren2Response { children, stat };
                     Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
-                }),
+                })
+            }
             Request::GetAllChildrenNumber(r) => self.readable(&r.path, &c.ids).map(|_| {
-                let resp = GetAllChildrenNumberResponse {
-                    total_number: self.state.tree.descendant_count(&r.path) as i32,
-                };
+                let resp =
+                    GetAllChildrenNumberResponse { total_number: self.state.tree.descendant_count(&r.path) as i32 };
                 Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body
             }),
-            Request::GetAcl(r) => self
-                .get_acl(&r.path, &c.ids)
-                .map(|resp| Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body),
+            Request::GetAcl(r) => {
+                self.get_acl(&r.path, &c.ids).map(|resp| Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body)
+            }
             Request::MultiRead(ops) => {
                 let resp = self.multi_read(&ops, &c.ids);
                 match resp {
                     Ok(resp) => Ok(Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body),
                     Err(partial) => {
                         // A write op inside multiRead: −5 with the results so far as a body.
-                        self.reply_with_error_body(
-                            c.conn,
-                            c.xid,
-                            zxid,
-                            ErrorCode::MarshallingError.code(),
-                            |o| partial.encode(o),
-                        );
+                        self.reply_with_error_body(c.conn, c.xid, zxid, ErrorCode::MarshallingError.code(), |o| {
+                            partial.encode(o)
+                        });
                         return;
                     }
                 }
@@ -316,10 +237,7 @@ impl Driver {
                 a
             })
             .collect();
-        Ok(GetAclResponse {
-            acl: list,
-            stat: n.client_stat(),
-        })
+        Ok(GetAclResponse { acl: list, stat: n.client_stat() })
     }
 
     /// multiRead: each op answered on its own; a failed op does not fail the others.
@@ -328,16 +246,11 @@ impl Driver {
         for op in ops {
             let r = match op {
                 MultiOp::GetData(r) => match self.readable(&r.path, ids) {
-                    Ok(n) => MultiResult::GetData {
-                        data: n.data.clone(),
-                        stat: n.client_stat(),
-                    },
+                    Ok(n) => MultiResult::GetData { data: n.data.clone(), stat: n.client_stat() },
                     Err(e) => MultiResult::Error { err: e.code() },
                 },
                 MultiOp::GetChildren(r) => match self.readable(&r.path, ids) {
-                    Ok(n) => MultiResult::GetChildren {
-                        children: children(n),
-                    },
+                    Ok(n) => MultiResult::GetChildren { children: children(n) },
                     Err(e) => MultiResult::Error { err: e.code() },
                 },
                 _ => return Err(MultiResponse { results }),
@@ -347,50 +260,14 @@ impl Driver {
         Ok(MultiResponse { results })
     }
 
-    fn write_and_reply(&mut self, c: &Caller, op: TxnOp) {
-        let applied = self.write(c.session, c.xid, c.ids.clone(), op);
-        let zxid = applied.zxid;
-        match applied.result {
-            OpResult::Error(code) => self.reply_empty(c.conn, c.xid, zxid, code.code()),
-            OpResult::Created { path, stat: None } => {
-                let resp = CreateResponse { path };
-                self.reply(c.conn, c.xid, zxid, 0, |o| resp.encode(o));
-            }
-            OpResult::Created {
-                path,
-                stat: Some(stat),
-            } => {
-                let resp = Create2Response { path, stat };
-                self.reply(c.conn, c.xid, zxid, 0, |o| resp.encode(o));
-            }
-            OpResult::Deleted => self.reply_empty(c.conn, c.xid, zxid, 0),
-            OpResult::DataSet(stat) | OpResult::AclSet(stat) => {
-                self.reply(c.conn, c.xid, zxid, 0, |o| stat.encode(o))
-            }
-            OpResult::Multi(results) => {
-                let resp = MultiResponse { results };
-                self.reply(c.conn, c.xid, zxid, 0, |o| resp.encode(o));
-            }
-            OpResult::SessionCreated | OpResult::SessionClosed => {
-                unreachable!("session ops are not client writes")
-            }
-        }
-    }
-
     fn auth(&mut self, c: &Caller, p: AuthPacket) {
         let added: Option<Vec<Id>> = match p.scheme.as_str() {
             "digest" => {
                 let auth = String::from_utf8_lossy(&p.auth).into_owned();
                 let id = acl::digest_id(&auth);
-                let mut ids = vec![Id {
-                    scheme: "digest".into(),
-                    id: id.clone(),
-                }];
+                let mut ids = vec![Id { scheme: "digest".into(), id: id.clone() }];
                 if self.config.super_digest.as_deref() == Some(id.as_str()) {
-                    ids.push(Id {
-                        scheme: "super".into(),
-                        id: String::new(),
-                    });
+                    ids.push(Id { scheme: "super".into(), id: String::new() });
                 }
                 Some(ids)
             }
@@ -452,16 +329,8 @@ impl Driver {
         }
         if let Some(conn) = self.conns.get(&c.conn) {
             for (ty, path) in events {
-                let header = ReplyHeader {
-                    xid: -1,
-                    zxid: -1,
-                    err: 0,
-                };
-                let ev = WatcherEvent {
-                    r#type: ty,
-                    state: 3,
-                    path,
-                };
+                let header = ReplyHeader { xid: -1, zxid: -1, err: 0 };
+                let ev = WatcherEvent { r#type: ty, state: 3, path };
                 conn.outbox.push_frame(|o| {
                     header.encode(o);
                     ev.encode(o);
@@ -478,14 +347,7 @@ impl Driver {
                 self.watches.add(c.conn, &r.path, Table::Child, PERSISTENT);
             }
             1 => self.watches.add(c.conn, &r.path, Table::Data, RECURSIVE),
-            _ => {
-                return self.reply_empty(
-                    c.conn,
-                    c.xid,
-                    self.state.last_zxid,
-                    ErrorCode::MarshallingError.code(),
-                )
-            }
+            _ => return self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::MarshallingError.code()),
         }
         let resp = ErrorResponse { err: 0 };
         self.reply(c.conn, c.xid, self.state.last_zxid, 0, |o| resp.encode(o));
@@ -500,14 +362,7 @@ impl Driver {
             3 => &[(Table::Child, STANDARD), (Table::Data, STANDARD)],
             4 => &[(Table::Child, PERSISTENT), (Table::Data, PERSISTENT)],
             5 => &[(Table::Data, RECURSIVE)],
-            _ => {
-                return self.reply_empty(
-                    c.conn,
-                    c.xid,
-                    self.state.last_zxid,
-                    ErrorCode::BadArguments.code(),
-                )
-            }
+            _ => return self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::BadArguments.code()),
         };
         let mut found = false;
         for (table, mode) in targets {
@@ -517,23 +372,12 @@ impl Driver {
                 self.watches.has(c.conn, path, *table, *mode)
             };
         }
-        let err = if found {
-            0
-        } else {
-            ErrorCode::NoWatcher.code()
-        };
+        let err = if found { 0 } else { ErrorCode::NoWatcher.code() };
         self.reply_empty(c.conn, c.xid, self.state.last_zxid, err);
     }
 
     /// Queues a reply; the body is written only on success, as ZooKeeper does.
-    fn reply(
-        &mut self,
-        conn: ConnId,
-        xid: i32,
-        zxid: i64,
-        err: i32,
-        body: impl FnOnce(&mut BytesMut),
-    ) {
+    pub(super) fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: impl FnOnce(&mut BytesMut)) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -550,14 +394,7 @@ impl Driver {
         }
     }
 
-    fn reply_with_error_body(
-        &mut self,
-        conn: ConnId,
-        xid: i32,
-        zxid: i64,
-        err: i32,
-        body: impl FnOnce(&mut BytesMut),
-    ) {
+    fn reply_with_error_body(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: impl FnOnce(&mut BytesMut)) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -589,10 +426,7 @@ fn client_info(id: &Id) -> ClientInfo {
         "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
         _ => id.id.clone(),
     };
-    ClientInfo {
-        auth_scheme: id.scheme.clone(),
-        user,
-    }
+    ClientInfo { auth_scheme: id.scheme.clone(), user }
 }
 
 fn multi_op_to_txn(op: &MultiOp) -> Option<TxnOp> {
@@ -602,11 +436,7 @@ fn multi_op_to_txn(op: &MultiOp) -> Option<TxnOp> {
             data: req.data.clone(),
             acl: req.acl.clone(),
             flags: req.flags,
-            kind: if *op == 15 {
-                CreateKind::Create2
-            } else {
-                CreateKind::Create
-            },
+            kind: if *op == 15 { CreateKind::Create2 } else { CreateKind::Create },
             ttl: -1,
         }),
         MultiOp::CreateTtl(r) => TxnOp::Create(CreateOp {
@@ -617,19 +447,9 @@ fn multi_op_to_txn(op: &MultiOp) -> Option<TxnOp> {
             kind: CreateKind::Ttl,
             ttl: r.ttl,
         }),
-        MultiOp::Delete(r) => TxnOp::Delete {
-            path: r.path.clone(),
-            version: r.version,
-        },
-        MultiOp::SetData(r) => TxnOp::SetData {
-            path: r.path.clone(),
-            data: r.data.clone(),
-            version: r.version,
-        },
-        MultiOp::Check(r) => TxnOp::Check {
-            path: r.path.clone(),
-            version: r.version,
-        },
+        MultiOp::Delete(r) => TxnOp::Delete { path: r.path.clone(), version: r.version },
+        MultiOp::SetData(r) => TxnOp::SetData { path: r.path.clone(), data: r.data.clone(), version: r.version },
+        MultiOp::Check(r) => TxnOp::Check { path: r.path.clone(), version: r.version },
         MultiOp::GetData(_) | MultiOp::GetChildren(_) => return None,
     })
 }
@@ -667,4 +487,40 @@ fn opcode_of(req: &Request) -> OpCode {
         Request::Unknown(op) => OpCode(*op),
         Request::Malformed(op) => *op,
     }
+}
+
+/// Turns a write request into the command to stamp, and what to send once it is applied.
+fn to_command(req: Request, reconfig_enabled: bool) -> (TxnOp, AfterWrite) {
+    let op = match req {
+        Request::Create { op, req } => {
+            let kind = match op {
+                OpCode::CREATE2 => CreateKind::Create2,
+                OpCode::CREATE_CONTAINER => CreateKind::Container,
+                _ => CreateKind::Create,
+            };
+            TxnOp::Create(CreateOp { path: req.path, data: req.data, acl: req.acl, flags: req.flags, kind, ttl: -1 })
+        }
+        Request::CreateTtl(r) => TxnOp::Create(CreateOp {
+            path: r.path,
+            data: r.data,
+            acl: r.acl,
+            flags: r.flags,
+            kind: CreateKind::Ttl,
+            ttl: r.ttl,
+        }),
+        Request::Delete(r) => TxnOp::Delete { path: r.path, version: r.version },
+        Request::DeleteContainer(path) => TxnOp::DeleteContainer { path },
+        Request::SetData(r) => TxnOp::SetData { path: r.path, data: r.data, version: r.version },
+        Request::SetAcl(r) => TxnOp::SetAcl { path: r.path, acl: r.acl, version: r.version },
+        Request::Multi(ops) => match ops.iter().map(multi_op_to_txn).collect::<Option<Vec<_>>>() {
+            Some(ops) => TxnOp::Multi(ops),
+            None => TxnOp::Error(ErrorCode::MarshallingError),
+        },
+        Request::Reconfig(_) if reconfig_enabled => TxnOp::Error(ErrorCode::Unimplemented),
+        Request::Reconfig(_) => TxnOp::Error(ErrorCode::ReconfigDisabled),
+        Request::Malformed(_) => TxnOp::Error(ErrorCode::MarshallingError),
+        Request::CloseSession => return (TxnOp::CloseSession, AfterWrite::CloseSession),
+        other => unreachable!("not a write: {other:?}"),
+    };
+    (op, AfterWrite::Reply)
 }

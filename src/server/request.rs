@@ -77,9 +77,7 @@ impl Request {
             OpCode::RECONFIG => rec(body, op, Request::Reconfig),
             OpCode::CHECK_WATCHES => rec(body, op, Request::CheckWatches),
             OpCode::REMOVE_WATCHES => rec(body, op, Request::RemoveWatches),
-            OpCode::DELETE_CONTAINER => {
-                Request::DeleteContainer(String::from_utf8_lossy(body).into_owned())
-            }
+            OpCode::DELETE_CONTAINER => Request::DeleteContainer(String::from_utf8_lossy(body).into_owned()),
             OpCode::AUTH => rec(body, op, Request::Auth),
             OpCode::SET_WATCHES => rec(body, op, |w: SetWatches| {
                 Request::SetWatches(SetWatches2 {

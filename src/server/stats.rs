@@ -32,17 +32,8 @@ impl LatencyStats {
 
     /// The summary four-letter words print.
     pub fn view(&self) -> Latency {
-        let avg = if self.count == 0 {
-            0.0
-        } else {
-            self.total as f64 / self.count as f64
-        };
-        Latency {
-            min_ms: self.min,
-            avg_ms: avg,
-            max_ms: self.max,
-            count: self.count,
-        }
+        let avg = if self.count == 0 { 0.0 } else { self.total as f64 / self.count as f64 };
+        Latency { min_ms: self.min, avg_ms: avg, max_ms: self.max, count: self.count }
     }
 }
 
@@ -118,9 +109,7 @@ fn dir_size(path: &std::path::Path) -> u64 {
 }
 
 fn fd_counts() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
+    let open = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
     let max = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|s| {
@@ -141,10 +130,7 @@ impl Driver {
             .values()
             .map(|c| ConnectionInfo {
                 remote: c.remote,
-                queued: c
-                    .outbox
-                    .outstanding
-                    .load(std::sync::atomic::Ordering::Relaxed) as u64,
+                queued: c.outbox.outstanding.load(std::sync::atomic::Ordering::Relaxed) as u64,
                 received: c.stats.received,
                 sent: c.stats.sent,
                 session_id: c.session,
@@ -169,28 +155,14 @@ impl Driver {
             .watches
             .by_path()
             .into_iter()
-            .map(|(p, conns)| {
-                (
-                    p,
-                    conns
-                        .iter()
-                        .filter_map(|c| self.conns.get(c).and_then(|c| c.session))
-                        .collect(),
-                )
-            })
+            .map(|(p, conns)| (p, conns.iter().filter_map(|c| self.conns.get(c).and_then(|c| c.session)).collect()))
             .collect();
-        let mut ephemerals: Vec<(i64, Vec<String>)> = tree
-            .ephemerals()
-            .map(|(s, paths)| (s, paths.iter().map(|p| p.to_string()).collect()))
-            .collect();
+        let mut ephemerals: Vec<(i64, Vec<String>)> =
+            tree.ephemerals().map(|(s, paths)| (s, paths.iter().map(|p| p.to_string()).collect())).collect();
         ephemerals.sort();
         let data_dir = self.config.data_dir.join("version-2");
-        let log_dir = self
-            .config
-            .data_log_dir
-            .clone()
-            .unwrap_or_else(|| self.config.data_dir.clone())
-            .join("version-2");
+        let log_dir =
+            self.config.data_log_dir.clone().unwrap_or_else(|| self.config.data_dir.clone()).join("version-2");
         let (min, max) = self.config.session_timeout_range_ms();
         let (open_fds, max_fds) = fd_counts();
         StatsSnapshot {
@@ -224,12 +196,7 @@ impl Driver {
             },
             watches_by_session: by_session,
             watches_by_path: by_path,
-            sessions: self
-                .state
-                .sessions
-                .iter()
-                .map(|(s, t)| (*s, (*t).max(0) as u32))
-                .collect(),
+            sessions: self.state.sessions.iter().map(|(s, t)| (*s, (*t).max(0) as u32)).collect(),
             ephemerals_by_session: ephemerals,
             digests: vec![(self.state.last_zxid, tree.digest())],
             open_file_descriptors: open_fds,

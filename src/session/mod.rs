@@ -16,9 +16,7 @@ impl JavaRandom {
     const MASK: i64 = (1 << 48) - 1;
 
     fn new(seed: i64) -> JavaRandom {
-        JavaRandom {
-            seed: (seed ^ Self::MULTIPLIER) & Self::MASK,
-        }
+        JavaRandom { seed: (seed ^ Self::MULTIPLIER) & Self::MASK }
     }
 
     fn next_int(&mut self) -> i32 {
@@ -76,11 +74,7 @@ pub struct ExpiryTracker {
 impl ExpiryTracker {
     /// An empty tracker with the bucket width `tick_ms`.
     pub fn new(tick_ms: u32) -> ExpiryTracker {
-        ExpiryTracker {
-            tick_ms: i64::from(tick_ms.max(1)),
-            deadlines: HashMap::new(),
-            buckets: BTreeMap::new(),
-        }
+        ExpiryTracker { tick_ms: i64::from(tick_ms.max(1)), deadlines: HashMap::new(), buckets: BTreeMap::new() }
     }
 
     fn round_up(&self, t: i64) -> i64 {
@@ -170,14 +164,8 @@ mod tests {
 
     #[test]
     fn timeouts_clamp() {
-        for (req, want) in [
-            (1, 4000),
-            (-5, 4000),
-            (3999, 4000),
-            (10001, 10001),
-            (40001, 40000),
-            (1_000_000_000, 40000),
-        ] {
+        for (req, want) in [(1, 4000), (-5, 4000), (3999, 4000), (10001, 10001), (40001, 40000), (1_000_000_000, 40000)]
+        {
             assert_eq!(negotiate_timeout(req, 4000, 40000), want);
         }
     }

@@ -12,10 +12,7 @@ use sha1::{Digest, Sha1};
 pub fn digest_id(auth: &str) -> String {
     let user = auth.split(':').next().unwrap_or("");
     let hash = Sha1::digest(auth.as_bytes());
-    format!(
-        "{user}:{}",
-        base64::engine::general_purpose::STANDARD.encode(hash)
-    )
+    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
 /// True when `ids` may do `perm` on a node with `acl`.
@@ -28,8 +25,7 @@ pub fn check(acl: &[Acl], ids: &[Id], perm: i32) -> bool {
             && if a.id.scheme == "world" {
                 a.id.id == "anyone"
             } else {
-                ids.iter()
-                    .any(|id| id.scheme == a.id.scheme && matches(&a.id.scheme, &id.id, &a.id.id))
+                ids.iter().any(|id| id.scheme == a.id.scheme && matches(&a.id.scheme, &id.id, &a.id.id))
             }
     })
 }
@@ -112,13 +108,7 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                 let mut any = false;
                 for id in ids.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
                     any = true;
-                    push(
-                        Acl {
-                            perms: a.perms,
-                            id: id.clone(),
-                        },
-                        &mut out,
-                    );
+                    push(Acl { perms: a.perms, id: id.clone() }, &mut out);
                 }
                 if !any {
                     return Err(ErrorCode::InvalidAcl);
@@ -158,19 +148,13 @@ mod tests {
     use super::*;
 
     fn id(s: &str, i: &str) -> Id {
-        Id {
-            scheme: s.into(),
-            id: i.into(),
-        }
+        Id { scheme: s.into(), id: i.into() }
     }
 
     #[test]
     fn digest_matches_zookeeper() {
         // DigestAuthenticationProvider.generateDigest("super:secret")
-        assert_eq!(
-            digest_id("super:secret"),
-            "super:lK75jTNcA+U9vtVEw5vB51mj/w4="
-        );
+        assert_eq!(digest_id("super:secret"), "super:lK75jTNcA+U9vtVEw5vB51mj/w4=");
     }
 
     #[test]
@@ -183,10 +167,7 @@ mod tests {
 
     #[test]
     fn check_rules() {
-        let acl = vec![Acl {
-            perms: perms::READ,
-            id: id("digest", "u:h"),
-        }];
+        let acl = vec![Acl { perms: perms::READ, id: id("digest", "u:h") }];
         assert!(check(&acl, &[id("digest", "u:h")], perms::READ));
         assert!(!check(&acl, &[id("digest", "u:h")], perms::WRITE));
         assert!(!check(&acl, &[id("ip", "127.0.0.1")], perms::READ));
@@ -197,59 +178,14 @@ mod tests {
     #[test]
     fn fixup_rules() {
         assert_eq!(fixup(&[], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("world", "x") }], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("auth", "") }], &[id("ip", "1.2.3.4")]), Err(ErrorCode::InvalidAcl));
         assert_eq!(
-            fixup(
-                &[Acl {
-                    perms: 31,
-                    id: id("world", "x")
-                }],
-                &[]
-            ),
-            Err(ErrorCode::InvalidAcl)
+            fixup(&[Acl { perms: 31, id: id("auth", "") }], &[id("ip", "1.2.3.4"), id("digest", "u:h")]),
+            Ok(vec![Acl { perms: 31, id: id("digest", "u:h") }])
         );
-        assert_eq!(
-            fixup(
-                &[Acl {
-                    perms: 31,
-                    id: id("auth", "")
-                }],
-                &[id("ip", "1.2.3.4")]
-            ),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup(
-                &[Acl {
-                    perms: 31,
-                    id: id("auth", "")
-                }],
-                &[id("ip", "1.2.3.4"), id("digest", "u:h")]
-            ),
-            Ok(vec![Acl {
-                perms: 31,
-                id: id("digest", "u:h")
-            }])
-        );
-        assert_eq!(
-            fixup(
-                &[Acl {
-                    perms: 31,
-                    id: id("ip", "1.2.3.4/33")
-                }],
-                &[]
-            ),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup(
-                &[Acl {
-                    perms: 31,
-                    id: id("foo", "x")
-                }],
-                &[]
-            ),
-            Err(ErrorCode::InvalidAcl)
-        );
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("ip", "1.2.3.4/33") }], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[Acl { perms: 31, id: id("foo", "x") }], &[]), Err(ErrorCode::InvalidAcl));
         let dup = vec![Acl::world(31), Acl::world(31)];
         assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
     }

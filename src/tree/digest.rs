@@ -26,14 +26,7 @@ pub fn node_hash(path: &str, node: &Node) -> u64 {
         Some(d) => fnv(fnv(h, &[1]), d),
     };
     let s = &node.stat;
-    for v in [
-        s.czxid,
-        s.mzxid,
-        s.ctime,
-        s.mtime,
-        s.ephemeral_owner,
-        s.pzxid,
-    ] {
+    for v in [s.czxid, s.mzxid, s.ctime, s.mtime, s.ephemeral_owner, s.pzxid] {
         h = fnv(h, &v.to_be_bytes());
     }
     for v in [s.version, s.cversion, s.aversion] {

@@ -85,12 +85,7 @@ pub struct Node {
 impl Node {
     /// A childless node (children are linked as they are inserted).
     pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: NodeStat) -> Node {
-        Node {
-            data,
-            acl,
-            stat,
-            children: BTreeSet::new(),
-        }
+        Node { data, acl, stat, children: BTreeSet::new() }
     }
 
     /// The Stat clients see (`DataNode.copyStat`): derived cversion, and owner 0 for
@@ -137,10 +132,7 @@ pub struct DataTree {
 
 /// The special paths clients may not delete.
 pub fn is_special_path(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
-    )
+    matches!(path, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
 }
 
 impl Default for DataTree {
@@ -164,27 +156,12 @@ impl DataTree {
             open_acl: open_acl.clone(),
         };
         let empty = Some(Bytes::new());
-        t.insert_raw(
-            "/",
-            Node::new(empty.clone(), open_acl.clone(), NodeStat::default()),
-        );
-        t.insert_raw(
-            "/zookeeper",
-            Node::new(empty.clone(), open_acl.clone(), NodeStat::default()),
-        );
-        t.insert_raw(
-            "/zookeeper/quota",
-            Node::new(empty.clone(), open_acl.clone(), NodeStat::default()),
-        );
+        t.insert_raw("/", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
+        t.insert_raw("/zookeeper", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
+        t.insert_raw("/zookeeper/quota", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
         let config_acl = Arc::new(vec![Acl::world(jute::data::perms::READ)]);
-        let config_stat = NodeStat {
-            aversion: -1,
-            ..NodeStat::default()
-        };
-        t.insert_raw(
-            "/zookeeper/config",
-            Node::new(empty, config_acl, config_stat),
-        );
+        let config_stat = NodeStat { aversion: -1, ..NodeStat::default() };
+        t.insert_raw("/zookeeper/config", Node::new(empty, config_acl, config_stat));
         t
     }
 
@@ -282,10 +259,7 @@ impl DataTree {
 
     /// Runs `f` on a node and keeps the digest in step with the change.
     fn modify<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> R {
-        let mut node = self
-            .nodes
-            .remove(path)
-            .unwrap_or_else(|| panic!("modify {path}: node missing"));
+        let mut node = self.nodes.remove(path).unwrap_or_else(|| panic!("modify {path}: node missing"));
         self.unindex(path, &node);
         let r = f(&mut node);
         self.index(path, &node);
@@ -298,19 +272,8 @@ impl DataTree {
     ///
     /// # Panics
     /// If the parent is missing or the node exists: apply's checks make that impossible.
-    pub fn create(
-        &mut self,
-        path: &str,
-        data: Option<Bytes>,
-        acl: Arc<Vec<Acl>>,
-        owner: i64,
-        zxid: i64,
-        time_ms: i64,
-    ) {
-        assert!(
-            !self.nodes.contains_key(path),
-            "create {path} at {zxid:#x}: node exists"
-        );
+    pub fn create(&mut self, path: &str, data: Option<Bytes>, acl: Arc<Vec<Acl>>, owner: i64, zxid: i64, time_ms: i64) {
+        assert!(!self.nodes.contains_key(path), "create {path} at {zxid:#x}: node exists");
         let parent = path::parent_of(path).expect("absolute path");
         let name: Box<str> = path::name_of(path).into();
         self.modify(parent, |p| {
@@ -340,14 +303,8 @@ impl DataTree {
     /// # Panics
     /// If the node is missing or has children.
     pub fn delete(&mut self, path: &str, zxid: i64) -> Node {
-        let node = self
-            .nodes
-            .remove(path)
-            .unwrap_or_else(|| panic!("delete {path} at {zxid:#x}: node missing"));
-        assert!(
-            node.children.is_empty(),
-            "delete {path} at {zxid:#x}: has children"
-        );
+        let node = self.nodes.remove(path).unwrap_or_else(|| panic!("delete {path} at {zxid:#x}: node missing"));
+        assert!(node.children.is_empty(), "delete {path} at {zxid:#x}: has children");
         self.unindex(path, &node);
         let parent = path::parent_of(path).expect("absolute path");
         let name = path::name_of(path);
@@ -359,14 +316,7 @@ impl DataTree {
     }
 
     /// Replaces a node's data, bumping version, mzxid and mtime.
-    pub fn set_data(
-        &mut self,
-        path: &str,
-        data: Option<Bytes>,
-        version: i32,
-        zxid: i64,
-        time_ms: i64,
-    ) {
+    pub fn set_data(&mut self, path: &str, data: Option<Bytes>, version: i32, zxid: i64, time_ms: i64) {
         self.modify(path, |n| {
             n.data = data;
             n.stat.version = version;
@@ -394,10 +344,7 @@ impl DataTree {
 
     /// The ephemeral paths a session owns.
     pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &str> {
-        self.ephemerals
-            .get(&session)
-            .into_iter()
-            .flat_map(|s| s.iter().map(|p| &**p))
+        self.ephemerals.get(&session).into_iter().flat_map(|s| s.iter().map(|p| &**p))
     }
 
     /// Every session with ephemerals, and its paths (for `dump`).
@@ -443,11 +390,7 @@ impl DataTree {
             if let Some(n) = self.nodes.get(p.as_str()) {
                 for c in &n.children {
                     count += 1;
-                    stack.push(if p == "/" {
-                        format!("/{c}")
-                    } else {
-                        format!("{p}/{c}")
-                    });
+                    stack.push(if p == "/" { format!("/{c}") } else { format!("{p}/{c}") });
                 }
             }
         }
@@ -479,10 +422,7 @@ mod tests {
         assert_eq!(t.node_count(), 4);
         assert_eq!(t.get("/").unwrap().client_stat().cversion, -1);
         assert_eq!(t.get("/zookeeper").unwrap().client_stat().cversion, -2);
-        assert_eq!(
-            t.get("/zookeeper/config").unwrap().client_stat().aversion,
-            -1
-        );
+        assert_eq!(t.get("/zookeeper/config").unwrap().client_stat().aversion, -1);
         assert_eq!(t.get("/").unwrap().data.as_deref(), Some(&b""[..]));
         assert_eq!(t.descendant_count("/"), 3);
     }
@@ -522,9 +462,6 @@ mod tests {
         ] {
             assert_eq!(NodeKind::from_owner(k.owner()), k);
         }
-        assert_eq!(
-            NodeKind::Ttl(3_600_000).owner() as u64,
-            0xFF00_0000_0036_EE80
-        );
+        assert_eq!(NodeKind::Ttl(3_600_000).owner() as u64, 0xFF00_0000_0036_EE80);
     }
 }

@@ -51,12 +51,7 @@ pub struct Applied {
 /// # Panics
 /// If `txn.zxid` is not above the last applied zxid: the log is out of order, a bug.
 pub fn apply(state: &mut State, txn: &Txn) -> Applied {
-    assert!(
-        txn.zxid > state.last_zxid,
-        "apply {:#x} after {:#x}",
-        txn.zxid,
-        state.last_zxid
-    );
+    assert!(txn.zxid > state.last_zxid, "apply {:#x} after {:#x}", txn.zxid, state.last_zxid);
     state.last_zxid = txn.zxid;
     let mut triggers = Vec::new();
     let result = match &txn.op {
@@ -72,24 +67,12 @@ pub fn apply(state: &mut State, txn: &Txn) -> Applied {
         op => {
             let view = View::new(&state.tree);
             let sessions = &state.sessions;
-            match prepare::prepare(
-                &view,
-                op,
-                txn.session,
-                &txn.ids,
-                |s| sessions.contains_key(&s),
-                false,
-            ) {
+            match prepare::prepare(&view, op, txn.session, &txn.ids, |s| sessions.contains_key(&s), false) {
                 Err(code) => OpResult::Error(code),
                 Ok(change) => match commit(state, txn, change, &mut triggers) {
                     MultiResult::Create { path } => OpResult::Created { path, stat: None },
-                    MultiResult::Create2 { path, stat } => OpResult::Created {
-                        path,
-                        stat: Some(stat),
-                    },
-                    MultiResult::SetData { stat } if matches!(op, TxnOp::SetAcl { .. }) => {
-                        OpResult::AclSet(stat)
-                    }
+                    MultiResult::Create2 { path, stat } => OpResult::Created { path, stat: Some(stat) },
+                    MultiResult::SetData { stat } if matches!(op, TxnOp::SetAcl { .. }) => OpResult::AclSet(stat),
                     MultiResult::SetData { stat } => OpResult::DataSet(stat),
                     MultiResult::Delete => OpResult::Deleted,
                     other => panic!("apply {:#x}: unexpected result {other:?}", txn.zxid),
@@ -97,20 +80,12 @@ pub fn apply(state: &mut State, txn: &Txn) -> Applied {
             }
         }
     };
-    Applied {
-        zxid: txn.zxid,
-        result,
-        triggers,
-    }
+    Applied { zxid: txn.zxid, result, triggers }
 }
 
 fn close_session(state: &mut State, txn: &Txn, triggers: &mut Vec<Trigger>) {
     state.sessions.remove(&txn.session);
-    let paths: Vec<String> = state
-        .tree
-        .ephemerals_of(txn.session)
-        .map(str::to_owned)
-        .collect();
+    let paths: Vec<String> = state.tree.ephemerals_of(txn.session).map(str::to_owned).collect();
     for p in paths {
         delete(state, txn.zxid, &p, triggers);
     }
@@ -118,52 +93,23 @@ fn close_session(state: &mut State, txn: &Txn, triggers: &mut Vec<Trigger>) {
 
 fn delete(state: &mut State, zxid: i64, p: &str, triggers: &mut Vec<Trigger>) {
     state.tree.delete(p, zxid);
-    triggers.push(Trigger {
-        path: p.to_owned(),
-        event: EventType::NodeDeleted,
-    });
+    triggers.push(Trigger { path: p.to_owned(), event: EventType::NodeDeleted });
     let parent = path::parent_of(p).expect("checked path");
-    triggers.push(Trigger {
-        path: parent.to_owned(),
-        event: EventType::NodeChildrenChanged,
-    });
+    triggers.push(Trigger { path: parent.to_owned(), event: EventType::NodeChildrenChanged });
 }
 
 fn stat_of(state: &State, p: &str) -> Stat {
-    state
-        .tree
-        .get(p)
-        .unwrap_or_else(|| panic!("stat of {p}: node missing after change"))
-        .client_stat()
+    state.tree.get(p).unwrap_or_else(|| panic!("stat of {p}: node missing after change")).client_stat()
 }
 
 /// Makes a checked change real and says what it answers.
-fn commit(
-    state: &mut State,
-    txn: &Txn,
-    change: Change,
-    triggers: &mut Vec<Trigger>,
-) -> MultiResult {
+fn commit(state: &mut State, txn: &Txn, change: Change, triggers: &mut Vec<Trigger>) -> MultiResult {
     match change {
-        Change::Create {
-            path: p,
-            data,
-            acl,
-            owner,
-            reply,
-        } => {
-            state
-                .tree
-                .create(&p, data, acl, owner, txn.zxid, txn.time_ms);
-            triggers.push(Trigger {
-                path: p.clone(),
-                event: EventType::NodeCreated,
-            });
+        Change::Create { path: p, data, acl, owner, reply } => {
+            state.tree.create(&p, data, acl, owner, txn.zxid, txn.time_ms);
+            triggers.push(Trigger { path: p.clone(), event: EventType::NodeCreated });
             let parent = path::parent_of(&p).expect("checked path");
-            triggers.push(Trigger {
-                path: parent.to_owned(),
-                event: EventType::NodeChildrenChanged,
-            });
+            triggers.push(Trigger { path: parent.to_owned(), event: EventType::NodeChildrenChanged });
             match reply {
                 CreateReply::Path => MultiResult::Create { path: p },
                 CreateReply::PathStat => {
@@ -176,31 +122,14 @@ fn commit(
             delete(state, txn.zxid, &p, triggers);
             MultiResult::Delete
         }
-        Change::SetData {
-            path: p,
-            data,
-            version,
-        } => {
-            state
-                .tree
-                .set_data(&p, data, version, txn.zxid, txn.time_ms);
-            triggers.push(Trigger {
-                path: p.clone(),
-                event: EventType::NodeDataChanged,
-            });
-            MultiResult::SetData {
-                stat: stat_of(state, &p),
-            }
+        Change::SetData { path: p, data, version } => {
+            state.tree.set_data(&p, data, version, txn.zxid, txn.time_ms);
+            triggers.push(Trigger { path: p.clone(), event: EventType::NodeDataChanged });
+            MultiResult::SetData { stat: stat_of(state, &p) }
         }
-        Change::SetAcl {
-            path: p,
-            acl,
-            aversion,
-        } => {
+        Change::SetAcl { path: p, acl, aversion } => {
             state.tree.set_acl(&p, acl, aversion);
-            MultiResult::SetData {
-                stat: stat_of(state, &p),
-            }
+            MultiResult::SetData { stat: stat_of(state, &p) }
         }
         Change::Check => MultiResult::Check,
     }
@@ -208,26 +137,14 @@ fn commit(
 
 /// All or nothing: check every op against an overlay first, then apply them all. On the
 /// first failure every result is an error: 0 before it, its code, −2 after.
-fn apply_multi(
-    state: &mut State,
-    txn: &Txn,
-    ops: &[TxnOp],
-    triggers: &mut Vec<Trigger>,
-) -> Vec<MultiResult> {
+fn apply_multi(state: &mut State, txn: &Txn, ops: &[TxnOp], triggers: &mut Vec<Trigger>) -> Vec<MultiResult> {
     let mut changes = Vec::with_capacity(ops.len());
     let mut failed = None;
     {
         let mut view = View::new(&state.tree);
         let sessions = &state.sessions;
         for (i, op) in ops.iter().enumerate() {
-            match prepare::prepare(
-                &view,
-                op,
-                txn.session,
-                &txn.ids,
-                |s| sessions.contains_key(&s),
-                true,
-            ) {
+            match prepare::prepare(&view, op, txn.session, &txn.ids, |s| sessions.contains_key(&s), true) {
                 Ok(change) => {
                     view.record(&change);
                     changes.push(change);
@@ -250,8 +167,5 @@ fn apply_multi(
             })
             .collect();
     }
-    changes
-        .into_iter()
-        .map(|c| commit(state, txn, c, triggers))
-        .collect()
+    changes.into_iter().map(|c| commit(state, txn, c, triggers)).collect()
 }

@@ -189,7 +189,8 @@ mod tests {
 
     fn round_trip(op: TxnOp) {
         let ids = Arc::new(vec![Id { scheme: "ip".into(), id: "127.0.0.1".into() }]);
-        let txn = Txn { zxid: 0x1_0000_0005, time_ms: 1_700_000_000_000, session: 0x0100_0000_0000_0001, cxid: 7, ids, op };
+        let txn =
+            Txn { zxid: 0x1_0000_0005, time_ms: 1_700_000_000_000, session: 0x0100_0000_0000_0001, cxid: 7, ids, op };
         let mut b = BytesMut::new();
         encode(&txn, &mut b);
         let (rest, back) = decode(&b).expect("decodes");
@@ -214,7 +215,11 @@ mod tests {
         round_trip(TxnOp::DeleteContainer { path: "/c".into() });
         round_trip(TxnOp::SetData { path: "/a".into(), data: Some(Bytes::new()), version: 3 });
         round_trip(TxnOp::SetAcl { path: "/a".into(), acl: vec![], version: 0 });
-        round_trip(TxnOp::Multi(vec![TxnOp::Create(create), TxnOp::Check { path: "/a".into(), version: 1 }, TxnOp::Error(ErrorCode::NoNode)]));
+        round_trip(TxnOp::Multi(vec![
+            TxnOp::Create(create),
+            TxnOp::Check { path: "/a".into(), version: 1 },
+            TxnOp::Error(ErrorCode::NoNode),
+        ]));
         round_trip(TxnOp::Error(ErrorCode::BadArguments));
     }
 

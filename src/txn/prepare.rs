@@ -26,26 +26,10 @@ pub struct Meta {
 /// A checked change, ready to apply.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Create {
-        path: String,
-        data: Option<bytes::Bytes>,
-        acl: Arc<Vec<Acl>>,
-        owner: i64,
-        reply: CreateReply,
-    },
-    Delete {
-        path: String,
-    },
-    SetData {
-        path: String,
-        data: Option<bytes::Bytes>,
-        version: i32,
-    },
-    SetAcl {
-        path: String,
-        acl: Arc<Vec<Acl>>,
-        aversion: i32,
-    },
+    Create { path: String, data: Option<bytes::Bytes>, acl: Arc<Vec<Acl>>, owner: i64, reply: CreateReply },
+    Delete { path: String },
+    SetData { path: String, data: Option<bytes::Bytes>, version: i32 },
+    SetAcl { path: String, acl: Arc<Vec<Acl>>, aversion: i32 },
     Check,
 }
 
@@ -67,10 +51,7 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// A view of the tree with nothing pending.
     pub fn new(tree: &'a DataTree) -> View<'a> {
-        View {
-            tree,
-            overlay: HashMap::new(),
-        }
+        View { tree, overlay: HashMap::new() }
     }
 
     fn meta(&self, path: &str) -> Option<Meta> {
@@ -90,22 +71,13 @@ impl<'a> View<'a> {
     /// Records a change's effect so later ops of the same multi see it.
     pub fn record(&mut self, change: &Change) {
         match change {
-            Change::Create {
-                path, acl, owner, ..
-            } => {
+            Change::Create { path, acl, owner, .. } => {
                 let parent = path::parent_of(path).expect("checked path").to_owned();
                 let mut p = self.meta(&parent).expect("checked parent");
                 p.cversion = p.cversion.saturating_add(1);
                 p.num_children += 1;
                 self.overlay.insert(parent, Some(p));
-                let m = Meta {
-                    version: 0,
-                    aversion: 0,
-                    cversion: 0,
-                    num_children: 0,
-                    owner: *owner,
-                    acl: acl.clone(),
-                };
+                let m = Meta { version: 0, aversion: 0, cversion: 0, num_children: 0, owner: *owner, acl: acl.clone() };
                 self.overlay.insert(path.clone(), Some(m));
             }
             Change::Delete { path } => {
@@ -120,11 +92,7 @@ impl<'a> View<'a> {
                 m.version = *version;
                 self.overlay.insert(path.clone(), Some(m));
             }
-            Change::SetAcl {
-                path,
-                acl,
-                aversion,
-            } => {
+            Change::SetAcl { path, acl, aversion } => {
                 let mut m = self.meta(path).expect("checked node");
                 m.acl = acl.clone();
                 m.aversion = *aversion;
@@ -170,36 +138,20 @@ pub fn prepare(
         TxnOp::Create(c) => prepare_create(view, c, session, ids, &sessions_live, in_multi),
         TxnOp::Delete { path, version } => prepare_delete(view, path, *version, ids),
         TxnOp::DeleteContainer { path } => prepare_delete_container(view, path),
-        TxnOp::SetData {
-            path,
-            data,
-            version,
-        } => {
+        TxnOp::SetData { path, data, version } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
             let m = view.meta(path).ok_or(ErrorCode::NoNode)?;
             need(&m, ids, perms::WRITE)?;
             let version = check_version(*version, m.version)?;
-            Ok(Change::SetData {
-                path: path.clone(),
-                data: data.clone(),
-                version,
-            })
+            Ok(Change::SetData { path: path.clone(), data: data.clone(), version })
         }
-        TxnOp::SetAcl {
-            path,
-            acl: list,
-            version,
-        } => {
+        TxnOp::SetAcl { path, acl: list, version } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
             let fixed = acl::fixup(list, ids)?;
             let m = view.meta(path).ok_or(ErrorCode::NoNode)?;
             need(&m, ids, perms::ADMIN)?;
             let aversion = check_version(*version, m.aversion)?;
-            Ok(Change::SetAcl {
-                path: path.clone(),
-                acl: view.tree.intern_acl(fixed),
-                aversion,
-            })
+            Ok(Change::SetAcl { path: path.clone(), acl: view.tree.intern_acl(fixed), aversion })
         }
         TxnOp::Check { path, version } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
@@ -229,16 +181,8 @@ fn prepare_create(
     }
     let ephemeral = matches!(flags, 1 | 3);
     let sequential = matches!(flags, 2 | 3 | 6);
-    let container = if in_multi {
-        flags == 4
-    } else {
-        c.kind == CreateKind::Container
-    };
-    let ttl_node = if in_multi {
-        is_ttl_flags(flags)
-    } else {
-        c.kind == CreateKind::Ttl
-    };
+    let container = if in_multi { flags == 4 } else { c.kind == CreateKind::Container };
+    let ttl_node = if in_multi { is_ttl_flags(flags) } else { c.kind == CreateKind::Ttl };
     if ephemeral && !container && !sessions_live(session) {
         return Err(ErrorCode::SessionExpired);
     }
@@ -274,13 +218,7 @@ fn prepare_create(
         (_, CreateKind::Create) if !container && !ttl_node => CreateReply::Path,
         _ => CreateReply::PathStat,
     };
-    Ok(Change::Create {
-        path: full,
-        data: c.data.clone(),
-        acl: view.tree.intern_acl(fixed),
-        owner,
-        reply,
-    })
+    Ok(Change::Create { path: full, data: c.data.clone(), acl: view.tree.intern_acl(fixed), owner, reply })
 }
 
 fn prepare_delete(view: &View<'_>, p: &str, version: i32, ids: &[Id]) -> Checked {
@@ -303,10 +241,7 @@ fn prepare_delete_container(view: &View<'_>, p: &str) -> Checked {
         return Err(ErrorCode::BadArguments);
     }
     let node = view.meta(p).ok_or(ErrorCode::NoNode)?;
-    if !matches!(
-        NodeKind::from_owner(node.owner),
-        NodeKind::Container | NodeKind::Ttl(_)
-    ) {
+    if !matches!(NodeKind::from_owner(node.owner), NodeKind::Container | NodeKind::Ttl(_)) {
         return Err(ErrorCode::BadVersion);
     }
     if node.num_children > 0 {

@@ -36,24 +36,10 @@ impl Stamper {
     }
 
     /// Stamps one write. `now_ms` is the leader's wall clock.
-    pub fn stamp(
-        &mut self,
-        session: i64,
-        cxid: i32,
-        ids: Arc<Vec<Id>>,
-        op: TxnOp,
-        now_ms: i64,
-    ) -> Txn {
+    pub fn stamp(&mut self, session: i64, cxid: i32, ids: Arc<Vec<Id>>, op: TxnOp, now_ms: i64) -> Txn {
         self.last_zxid += 1;
         let op = self.screen(op);
-        Txn {
-            zxid: self.last_zxid,
-            time_ms: now_ms,
-            session,
-            cxid,
-            ids,
-            op,
-        }
+        Txn { zxid: self.last_zxid, time_ms: now_ms, session, cxid, ids, op }
     }
 
     fn screen(&self, op: TxnOp) -> TxnOp {

@@ -58,21 +58,13 @@ impl Registry {
 
     /// Registers a watch mode on a path for a connection.
     pub fn add(&mut self, conn: ConnId, path: &str, table: Table, mode: u8) {
-        let modes = self
-            .table(table)
-            .entry(path.to_owned())
-            .or_default()
-            .entry(conn)
-            .or_insert(0);
+        let modes = self.table(table).entry(path.to_owned()).or_default().entry(conn).or_insert(0);
         let new_recursive = mode & RECURSIVE != 0 && *modes & RECURSIVE == 0;
         *modes |= mode;
         if new_recursive {
             self.recursive += 1;
         }
-        self.by_conn
-            .entry(conn)
-            .or_default()
-            .insert(path.to_owned());
+        self.by_conn.entry(conn).or_default().insert(path.to_owned());
     }
 
     /// Whether a connection holds any of `mode` on a path in a table.
@@ -81,9 +73,7 @@ impl Registry {
             Table::Data => &self.data,
             Table::Child => &self.child,
         };
-        t.get(path)
-            .and_then(|m| m.get(&conn))
-            .is_some_and(|m| m & mode != 0)
+        t.get(path).and_then(|m| m.get(&conn)).is_some_and(|m| m & mode != 0)
     }
 
     /// Removes `mode` bits; returns whether any were there.
@@ -166,25 +156,14 @@ impl Registry {
         out
     }
 
-    fn trigger(
-        &mut self,
-        table: Table,
-        p: &str,
-        event: EventType,
-        seen: &mut HashSet<ConnId>,
-        out: &mut Vec<Event>,
-    ) {
+    fn trigger(&mut self, table: Table, p: &str, event: EventType, seen: &mut HashSet<ConnId>, out: &mut Vec<Event>) {
         let mut fired_standard = Vec::new();
         if let Some(conns) = self.table(table).get(p) {
             let mut conns: Vec<(ConnId, u8)> = conns.iter().map(|(c, m)| (*c, *m)).collect();
             conns.sort_unstable();
             for (conn, modes) in conns {
                 if seen.insert(conn) {
-                    out.push(Event {
-                        conn,
-                        event,
-                        path: p.to_owned(),
-                    });
+                    out.push(Event { conn, event, path: p.to_owned() });
                 }
                 if modes & STANDARD != 0 {
                     fired_standard.push(conn);
@@ -199,19 +178,12 @@ impl Registry {
             while anc != "/" {
                 anc = path::parent_of(anc).unwrap_or("/");
                 if let Some(conns) = self.data.get(anc) {
-                    let mut hits: Vec<ConnId> = conns
-                        .iter()
-                        .filter(|(_, m)| *m & RECURSIVE != 0)
-                        .map(|(c, _)| *c)
-                        .collect();
+                    let mut hits: Vec<ConnId> =
+                        conns.iter().filter(|(_, m)| *m & RECURSIVE != 0).map(|(c, _)| *c).collect();
                     hits.sort_unstable();
                     for conn in hits {
                         if seen.insert(conn) {
-                            out.push(Event {
-                                conn,
-                                event,
-                                path: p.to_owned(),
-                            });
+                            out.push(Event { conn, event, path: p.to_owned() });
                         }
                     }
                 }
@@ -221,8 +193,7 @@ impl Registry {
 
     /// Number of (path, connection) watch entries in both tables (`wchs`, `zk_watch_count`).
     pub fn watch_count(&self) -> usize {
-        self.data.values().map(HashMap::len).sum::<usize>()
-            + self.child.values().map(HashMap::len).sum::<usize>()
+        self.data.values().map(HashMap::len).sum::<usize>() + self.child.values().map(HashMap::len).sum::<usize>()
     }
 
     /// Distinct watched paths.
@@ -243,10 +214,8 @@ impl Registry {
         for (p, conns) in self.data.iter().chain(self.child.iter()) {
             m.entry(p).or_default().extend(conns.keys());
         }
-        let mut v: Vec<(String, Vec<ConnId>)> = m
-            .into_iter()
-            .map(|(p, c)| (p.clone(), c.into_iter().collect()))
-            .collect();
+        let mut v: Vec<(String, Vec<ConnId>)> =
+            m.into_iter().map(|(p, c)| (p.clone(), c.into_iter().collect())).collect();
         v.sort();
         v
     }
@@ -257,10 +226,7 @@ mod tests {
     use super::*;
 
     fn trig(path: &str, event: EventType) -> Trigger {
-        Trigger {
-            path: path.into(),
-            event,
-        }
+        Trigger { path: path.into(), event }
     }
 
     #[test]
@@ -287,14 +253,10 @@ mod tests {
         let mut r = Registry::default();
         r.add(7, "/a", Table::Data, RECURSIVE);
         assert_eq!(r.fire(&[trig("/a/b/c", EventType::NodeCreated)]).len(), 1);
-        assert!(r
-            .fire(&[trig("/a", EventType::NodeChildrenChanged)])
-            .is_empty());
+        assert!(r.fire(&[trig("/a", EventType::NodeChildrenChanged)]).is_empty());
         assert_eq!(r.fire(&[trig("/a/b", EventType::NodeDataChanged)]).len(), 1);
         r.remove_connection(7);
-        assert!(r
-            .fire(&[trig("/a/b", EventType::NodeDataChanged)])
-            .is_empty());
+        assert!(r.fire(&[trig("/a/b", EventType::NodeDataChanged)]).is_empty());
     }
 
     #[test]
