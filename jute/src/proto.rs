@@ -132,7 +132,7 @@ record!(
 );
 record!(
     /// `org.apache.zookeeper.proto.SetSASLResponse`: the server's challenge.
-    SaslResponse { token: Bytes }
+    SaslResponse { token: Option<Bytes> }
 );
 record!(
     /// `org.apache.zookeeper.proto.CreateRequest` (ops 1, 15, 19).

@@ -80,7 +80,7 @@ roundtrip! {
     }
     rt_set_data_response: SetDataResponse { stat: stat() }
     rt_sasl_request: SaslRequest { token: bytes() }
-    rt_sasl_response: SaslResponse { token: bytes() }
+    rt_sasl_response: SaslResponse { token: data() }
     rt_create_request: CreateRequest { path: s(), data: data(), acl: acls(), flags: any::<i32>() }
     rt_create_ttl_request: CreateTtlRequest {
         path: s(),

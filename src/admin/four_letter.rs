@@ -17,7 +17,7 @@ use super::stats::{ConnectionInfo, ExpiryBucket, Extras, MetricValue, ServerMode
 
 /// The ZooKeeper release whose behaviour and output we reproduce; it leads our version
 /// string because clients and tools parse `X.Y.Z` from there.
-pub const ZOOKEEPER_VERSION: &str = "3.8.0";
+pub const ZOOKEEPER_VERSION: &str = "3.9.4";
 
 /// Every word ZooKeeper 3.8 knows (`FourLetterCommands.cmd2String`), besides the telnet
 /// close sequence.

@@ -93,9 +93,11 @@ impl Driver {
             }
             Request::Auth(p) => self.auth(c, p),
             Request::Sasl(_) => {
-                warn!(conn = c.conn, "SASL requested but not configured: AuthFailed");
-                self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::AuthFailed.code());
-                self.close_conn(c.conn);
+                // A server without SASL configured answers as ZooKeeper 3.8 does: zxid 0,
+                // no error, a null challenge; the client's SASL then fails on its side.
+                warn!(conn = c.conn, "SASL requested but no SASL login is configured");
+                let resp = SaslResponse { token: None };
+                self.reply(c.conn, c.xid, 0, 0, |o| resp.encode(o));
             }
             Request::SetWatches(w) => self.set_watches(c, w),
             Request::AddWatch(r) => self.add_watch(c, r),

@@ -8,7 +8,7 @@ use crate::admin::stats::{ConfView, ConnectionInfo, Latency, ServerMode, StatsSn
 
 /// The version ferrozk reports where ZooKeeper reports its own; tools parse the leading
 /// `X.Y.Z`, so it starts with the ZooKeeper version whose protocol we speak.
-pub const VERSION: &str = concat!("3.9.0-ferrozk-", env!("CARGO_PKG_VERSION"));
+pub const VERSION: &str = concat!("3.9.4-ferrozk-", env!("CARGO_PKG_VERSION"));
 
 /// Min/avg/max of request latencies in ms.
 #[derive(Debug, Clone, Copy, Default)]
@@ -166,7 +166,7 @@ impl Driver {
         let (min, max) = self.config.session_timeout_range_ms();
         let (open_fds, max_fds) = fd_counts();
         StatsSnapshot {
-            version: VERSION.to_owned(),
+            version: crate::admin::four_letter::full_version(),
             mode: ServerMode::Standalone,
             latency: self.stats.latency.view(),
             packets_received: self.stats.packets_received,

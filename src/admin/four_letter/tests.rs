@@ -168,7 +168,7 @@ fn live_envi_keeps_kazoos_version_parse_working() {
     // kazoo: the value of zookeeper.version, digits and dots up to the first other char.
     let version = lines[1].strip_prefix("zookeeper.version=").expect("version line");
     let digits: String = version.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-    assert_eq!(digits, "3.8.0");
+    assert_eq!(digits, ZOOKEEPER_VERSION);
     assert!(lines.iter().any(|l| l.starts_with("java.compiler=")));
 }
 
@@ -320,13 +320,13 @@ fn recognises_every_word_and_nothing_else() {
 #[test]
 fn version_line_parses_like_zookeepers() {
     let v = full_version();
-    assert!(v.starts_with(&format!("3.8.0-ferrozk-{}, built on ", env!("CARGO_PKG_VERSION"))), "{v}");
+    assert!(v.starts_with(&format!("{ZOOKEEPER_VERSION}-ferrozk-{}, built on ", env!("CARGO_PKG_VERSION"))), "{v}");
     // aiozk: `Zookeeper version: (\d+)\.(\d+)\.(\d+)-.*`; Datadog: `([^.]+)\.([^.]+)\.([^-]+)`.
     let mut s = snapshot();
     s.version = v;
     let line = render_all("srvr", &s).lines().next().unwrap().to_string();
     let rest = line.strip_prefix("Zookeeper version: ").unwrap();
     let (numbers, tail) = rest.split_once('-').unwrap();
-    assert_eq!(numbers, "3.8.0");
+    assert_eq!(numbers, ZOOKEEPER_VERSION);
     assert!(tail.contains(", built on "));
 }
