@@ -62,6 +62,9 @@ fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>) ->
             }
         },
     };
+    for w in &cfg.warnings {
+        warn!("{w}");
+    }
     if !cfg.unknown_keys.is_empty() {
         warn!(keys = ?cfg.unknown_keys, "zoo.cfg keys ferrozk does not use (ignored)");
     }

@@ -78,7 +78,7 @@ async fn run(
         Some(Ok(Inbound::FourLetter(cmd, rest))) => {
             let mut rest = rest;
             rest.extend_from_slice(frames.read_buffer());
-            return four_letter_word(cmd, &mut write_half, frames.get_mut(), rest, driver).await;
+            return four_letter_word(cmd, remote, &mut write_half, frames.get_mut(), rest, driver).await;
         }
         Some(Ok(Inbound::Frame(frame))) => frame,
     };
@@ -135,6 +135,7 @@ async fn send(driver: &mpsc::Sender<DriverMsg>, msg: DriverMsg) -> std::io::Resu
 /// Runs a four-letter word: the text, then close.
 async fn four_letter_word(
     cmd: &'static str,
+    remote: SocketAddr,
     out: &mut WriteHalf<'_>,
     input: &mut ReadHalf<'_>,
     mut rest: BytesMut,
@@ -153,7 +154,7 @@ async fn four_letter_word(
         }
     }
     let (tx, rx) = oneshot::channel();
-    send(driver, DriverMsg::FourLetter { cmd, arg, reply: tx }).await?;
+    send(driver, DriverMsg::FourLetter { cmd, arg, remote, reply: tx }).await?;
     let text = rx.await.map_err(|_| std::io::Error::other("server shutting down"))?;
     debug!(cmd, "four-letter word");
     out.write_all(text.as_bytes()).await?;

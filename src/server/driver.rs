@@ -74,7 +74,7 @@ pub enum DriverMsg {
     /// The log made every command up to `zxid` durable.
     Durable { zxid: i64 },
     /// A four-letter word wants its text.
-    FourLetter { cmd: &'static str, arg: Option<i64>, reply: oneshot::Sender<String> },
+    FourLetter { cmd: &'static str, arg: Option<i64>, remote: SocketAddr, reply: oneshot::Sender<String> },
 }
 
 /// A connection as the driver knows it.
@@ -167,8 +167,8 @@ impl Driver {
             DriverMsg::Request { conn, xid, req, received } => self.request(conn, xid, req, received),
             DriverMsg::Closed { conn } => self.closed(conn),
             DriverMsg::Durable { zxid } => self.durable(zxid),
-            DriverMsg::FourLetter { cmd, arg, reply } => {
-                let _ = reply.send(self.four_letter(cmd, arg));
+            DriverMsg::FourLetter { cmd, arg, remote, reply } => {
+                let _ = reply.send(self.four_letter(cmd, arg, remote));
             }
         }
     }

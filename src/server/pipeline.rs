@@ -193,13 +193,16 @@ impl Driver {
                 let resp = self.multi_read(&ops, &c.ids);
                 match resp {
                     Ok(resp) => Ok(Box::new(move |o: &mut BytesMut| resp.encode(o)) as Body),
-                    Err(partial) => {
-                        // A write op inside multiRead: −5 with the results so far as a body.
+                    Err(Some(empty)) => {
+                        // Only write ops: ZooKeeper answers −5 with an empty result list as a body
+                        // (the one error reply seen to carry one).
                         self.reply_with_error_body(c.conn, c.xid, zxid, ErrorCode::MarshallingError.code(), |o| {
-                            partial.encode(o)
+                            empty.encode(o)
                         });
                         return;
                     }
+                    // Reads and writes mixed: the request does not decode in ZooKeeper, −5, no body.
+                    Err(None) => Err(ErrorCode::MarshallingError),
                 }
             }
             other => unreachable!("not a read: {other:?}"),
@@ -243,7 +246,11 @@ impl Driver {
     }
 
     /// multiRead: each op answered on its own; a failed op does not fail the others.
-    fn multi_read(&self, ops: &[MultiOp], ids: &[Id]) -> Result<MultiResponse, MultiResponse> {
+    /// `Err(Some(empty))` when every op is a write, `Err(None)` when reads and writes mix.
+    fn multi_read(&self, ops: &[MultiOp], ids: &[Id]) -> Result<MultiResponse, Option<MultiResponse>> {
+        if ops.iter().any(|op| !op.is_read()) {
+            return Err(ops.iter().all(|op| !op.is_read()).then(MultiResponse::default));
+        }
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let r = match op {
@@ -255,7 +262,7 @@ impl Driver {
                     Ok(n) => MultiResult::GetChildren { children: children(n) },
                     Err(e) => MultiResult::Error { err: e.code() },
                 },
-                _ => return Err(MultiResponse { results }),
+                _ => unreachable!("checked: only reads"),
             };
             results.push(r);
         }

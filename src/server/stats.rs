@@ -1,6 +1,8 @@
 //! Counters the driver keeps for four-letter words, and the snapshot it hands to the
 //! renderers in `admin`.
 
+use std::net::SocketAddr;
+
 use jute::OpCode;
 
 use super::driver::{now_ms, Driver};
@@ -207,7 +209,7 @@ impl Driver {
     }
 
     /// Runs a four-letter word: some reset counters, all render text.
-    pub(super) fn four_letter(&mut self, cmd: &'static str, _arg: Option<i64>) -> String {
+    pub(super) fn four_letter(&mut self, cmd: &'static str, _arg: Option<i64>, remote: SocketAddr) -> String {
         let allowed = self.config.four_letter_allowed(cmd);
         if allowed {
             match cmd {
@@ -222,7 +224,23 @@ impl Driver {
                 _ => {}
             }
         }
-        let _ = now_ms();
-        crate::admin::four_letter::render(cmd, &self.snapshot(), allowed)
+        let mut snap = self.snapshot();
+        // ZooKeeper lists the connection asking, too: it has sent its four bytes.
+        snap.connections.push(ConnectionInfo {
+            remote,
+            queued: 0,
+            received: 1,
+            sent: 0,
+            session_id: None,
+            last_op: "NA".into(),
+            established_ms: now_ms(),
+            timeout_ms: 0,
+            last_cxid: 0,
+            last_zxid: 0,
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            latency: Latency::default(),
+        });
+        crate::admin::four_letter::render(cmd, &snap, allowed)
     }
 }
