@@ -3,7 +3,8 @@
 zkcli/session.txt is fed to `zkCli.sh -server 127.0.0.1:PORT` on stdin; its output
 (stdout and stderr together) is normalised and compared with zkcli/expected.txt, which
 was recorded against Apache ZooKeeper 3.8.0. Normalised: times, session ids, the port,
-SLF4J noise and connection-state events. Zxids are written relative to the first zxid
+SLF4J noise and connection-state events; lines whose order the server leaves open
+(whoami ids, `ls -R` paths) are sorted. Zxids are written relative to the first zxid
 the session prints (Z, Z+1, ...), so the zxids a server uses, failed writes included,
 still have to match.
 
@@ -36,7 +37,19 @@ def normalise(raw: str) -> str:
     text = text.replace("\nWATCHER::\n", "")
     text = re.sub(r"\nWatchedEvent state:\w+ type:None path:null\n", "", text)
     lines = [line for line in text.split("\n") if not line.startswith("SLF4J:")]
-    text = "\n".join(lines)
+    # Orders the server leaves unspecified (hash order in Apache ZooKeeper): the ids of
+    # `whoami` and the paths of `ls -R`. Sort each run of such lines.
+    unordered = re.compile(r"^((ip|digest|super|sasl|x509): .*|/\S*)$")
+    out, run = [], []
+    for line in lines + [None]:
+        if line is not None and unordered.match(line):
+            run.append(line)
+            continue
+        out.extend(sorted(run))
+        run = []
+        if line is not None:
+            out.append(line)
+    text = "\n".join(out)
     text = re.sub(r"Connecting to 127\.0\.0\.1:\d+", "Connecting to 127.0.0.1:PORT", text)
     text = re.sub(r"^(ctime|mtime) = .*$", r"\1 = <TIME>", text, flags=re.M)
     text = re.sub(r"^ephemeralOwner = 0x0*[1-9a-f][0-9a-f]*$", "ephemeralOwner = <SESSION>",

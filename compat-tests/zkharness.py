@@ -155,6 +155,7 @@ class Server:
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")  # plain server logs in failure reports
         self.proc = subprocess.Popen(
             cmd,
             cwd=self.workdir,
