@@ -69,6 +69,11 @@ pub struct Config {
     pub reconfig_enabled: bool,
     pub jute_max_buffer: u32,
     pub snap_count: u64,
+    /// `forceSync`: fsync the log before answering (anything but `no` means yes). Off is
+    /// for tests and benchmarks only; the server logs it as unsafe.
+    pub force_sync: bool,
+    /// `preAllocSize` (given in KB): log segments grow in steps of this many bytes.
+    pub prealloc_bytes: u64,
     pub autopurge_snap_retain_count: u32,
     /// Hours; 0 disables purging.
     pub autopurge_purge_interval_hours: u32,
@@ -108,6 +113,8 @@ impl Default for Config {
             reconfig_enabled: false,
             jute_max_buffer: 0xfffff,
             snap_count: 100_000,
+            force_sync: true,
+            prealloc_bytes: 64 << 20,
             autopurge_snap_retain_count: 3,
             autopurge_purge_interval_hours: 1,
             servers: Vec::new(),
@@ -385,6 +392,8 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
         "standaloneEnabled" => cfg.standalone_enabled = ctx.boolean(v)?,
         "jute.maxbuffer" => cfg.jute_max_buffer = ctx.positive_decoded(v)?,
         "snapCount" => cfg.snap_count = u64::from(ctx.positive_decoded(v)?),
+        "forceSync" | "zookeeper.forceSync" => cfg.force_sync = v != "no",
+        "preAllocSize" | "zookeeper.preAllocSize" => cfg.prealloc_bytes = u64::from(ctx.positive_decoded(v)?) * 1024,
         "znode.container.checkIntervalMs" => cfg.container_check_interval_ms = u64::from(ctx.positive_decoded(v)?),
         "autopurge.snapRetainCount" => {
             let n = ctx.int(v, "an integer")?;
