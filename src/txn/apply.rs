@@ -63,6 +63,13 @@ pub fn apply(state: &mut State, txn: &Txn) -> Applied {
             close_session(state, txn, &mut triggers);
             OpResult::SessionClosed
         }
+        // A client write from a session that is gone (closed or expired while the write
+        // waited) fails as ZooKeeper's `checkSession` fails it. Session 0 is the server's own.
+        TxnOp::Create(_) | TxnOp::Delete { .. } | TxnOp::SetData { .. } | TxnOp::SetAcl { .. } | TxnOp::Multi(_)
+            if txn.session != 0 && !state.sessions.contains_key(&txn.session) =>
+        {
+            OpResult::Error(ErrorCode::SessionExpired)
+        }
         TxnOp::Multi(ops) => OpResult::Multi(apply_multi(state, txn, ops, &mut triggers)),
         op => {
             let view = View::new(&state.tree);

@@ -105,3 +105,6 @@ pub struct State {
     /// Zxid of the last applied command.
     pub last_zxid: i64,
 }
+
+#[cfg(test)]
+mod tests;
