@@ -5,7 +5,7 @@
 #   scripts/simulate.sh --seed S --trace [--replicas 3|5] [--mutation NAME]
 #
 # Mutations: ack-before-persist accept-lower-ballot commit-without-quorum
-#            skip-phase1-recovery apply-uncommitted
+#            skip-phase1-recovery apply-uncommitted sync-without-quorum
 # The last line is `simulate: N seeds, V violations`; exit status 1 when V > 0.
 # Builds into its own target dir (CARGO_TARGET_DIR overrides) so it never blocks other builds.
 set -euo pipefail

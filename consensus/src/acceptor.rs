@@ -115,7 +115,10 @@ impl Replica {
             self.log = self.log.split_off(&(meta.slot + 1));
             self.snap = meta;
             self.chosen = meta.slot;
-            self.emitted = self.emitted.max(meta.slot);
+            if meta.slot > self.emitted {
+                self.emitted = meta.slot;
+                self.emitted_zxid = meta.last_zxid;
+            }
             self.see_zxid(meta.last_zxid);
             self.out.hard_dirty = true;
             self.out.snapshot = Some(snapshot);

@@ -50,7 +50,24 @@ struct Peer {
     heard_tick: u64,
     acked_seq: u64,
     snapshot_asked_tick: Option<u64>,
+    /// Highest slot sent by `Learn`, and when: catch-up streams ahead of the acks and
+    /// starts again from `chosen` when they stop coming.
+    learn_sent: Slot,
+    learn_tick: u64,
 }
+
+/// Votes for one open slot.
+#[derive(Default)]
+struct Votes {
+    voters: BTreeSet<ServerId>,
+    /// When the slot was last sent, so retransmission waits for a slow fsync.
+    sent_tick: u64,
+}
+
+/// Retransmit accepts and learns not answered within this many ticks.
+const RETRANSMIT_TICKS: u64 = 2;
+/// Most learn batches in flight to one peer.
+const LEARN_WINDOW: u64 = 4;
 
 /// Phase 1 done: proposing under `ballot`.
 pub(crate) struct Leader {
@@ -60,7 +77,10 @@ pub(crate) struct Leader {
     /// of your own term first"), since writes chosen under earlier ballots may sit there.
     recovered_to: Slot,
     /// Voters that accepted each open slot under `ballot`.
-    votes: BTreeMap<Slot, BTreeSet<ServerId>>,
+    votes: BTreeMap<Slot, Votes>,
+    /// Commit points carried by the last two heartbeat rounds. A follower below the older
+    /// one has missed a commit it should have learned by piggyback: it needs `Learn`.
+    hb_commit: [Slot; 2],
     peers: BTreeMap<ServerId, Peer>,
     ticks: u64,
     seq: u64,
@@ -164,6 +184,7 @@ impl Replica {
             next_slot: last + 1,
             recovered_to: last,
             votes: BTreeMap::new(),
+            hb_commit: [0, 0],
             peers,
             ticks: 0,
             seq: 0,
@@ -221,7 +242,7 @@ impl Replica {
             return;
         };
         for (s, _) in &entries {
-            l.votes.entry(*s).or_default();
+            l.votes.entry(*s).or_default().sent_tick = l.ticks;
         }
         let (ballot, commit) = (l.ballot, self.chosen);
         for v in self.cfg.voters.clone() {
@@ -245,7 +266,7 @@ impl Replica {
         }
         for s in slots {
             if let Some(v) = l.votes.get_mut(&s) {
-                v.insert(from);
+                v.voters.insert(from);
             }
         }
         self.advance_leader_commit();
@@ -257,7 +278,7 @@ impl Replica {
             return;
         };
         let before = self.chosen;
-        while l.votes.get(&(self.chosen + 1)).is_some_and(|v| v.len() >= need) {
+        while l.votes.get(&(self.chosen + 1)).is_some_and(|v| v.voters.len() >= need) {
             self.chosen += 1;
             l.votes.remove(&self.chosen);
         }
@@ -327,6 +348,7 @@ impl Replica {
             return;
         };
         l.seq += 1;
+        l.hb_commit = [l.hb_commit[1], self.chosen];
         let (ballot, commit, seq) = (l.ballot, self.chosen, l.seq);
         let peers: Vec<ServerId> = l.peers.keys().copied().collect();
         for p in peers {
@@ -337,11 +359,12 @@ impl Replica {
 
     /// Re-sends open slots to voters that have not accepted them (lost or reordered accepts).
     fn resend_accepts(&mut self) {
-        let Role::Leader(l) = &self.role else { return };
+        let Role::Leader(l) = &mut self.role else { return };
         let (ballot, commit, max) = (l.ballot, self.chosen, self.cfg.entries_per_message_max.max(1));
         let mut per_peer: BTreeMap<ServerId, Vec<(Slot, Entry)>> = BTreeMap::new();
-        for (s, votes) in &l.votes {
-            for v in self.cfg.voters.iter().filter(|v| **v != self.cfg.id && !votes.contains(v)) {
+        for (s, votes) in l.votes.iter_mut().filter(|(_, v)| l.ticks - v.sent_tick >= RETRANSMIT_TICKS) {
+            votes.sent_tick = l.ticks;
+            for v in self.cfg.voters.iter().filter(|v| **v != self.cfg.id && !votes.voters.contains(v)) {
                 let batch = per_peer.entry(*v).or_default();
                 if batch.len() < max {
                     if let Some((_, e)) = self.log.get(s) {
@@ -368,7 +391,6 @@ impl Replica {
         if p.chosen >= self.chosen {
             return;
         }
-        let ballot = l.ballot;
         if p.chosen < self.snap.slot {
             let asked_recently =
                 p.snapshot_asked_tick.is_some_and(|t| ticks - t < u64::from(self.cfg.sync_limit_ticks));
@@ -378,8 +400,23 @@ impl Replica {
             }
             return;
         }
-        let from = p.chosen + 1;
-        let upto = self.chosen.min(p.chosen + self.cfg.entries_per_message_max.max(1) as u64);
+        // Followers learn recent commits from the piggybacked commit point; only one that
+        // fell behind the previous round's commit needs the values sent. Observers get no
+        // accepts, so they are always sent what they lack.
+        let healthy_upto = if self.cfg.observers.contains(&to) { self.chosen } else { l.hb_commit[0] };
+        if p.chosen >= healthy_upto {
+            return;
+        }
+        let ballot = l.ballot;
+        let max = self.cfg.entries_per_message_max.max(1) as u64;
+        let streaming = p.learn_sent > p.chosen && ticks - p.learn_tick < RETRANSMIT_TICKS;
+        let from = if streaming { p.learn_sent + 1 } else { p.chosen + 1 };
+        if from > self.chosen || from - 1 - p.chosen >= LEARN_WINDOW * max {
+            return;
+        }
+        let upto = self.chosen.min(from - 1 + max);
+        p.learn_sent = upto;
+        p.learn_tick = ticks;
         let entries: Vec<(Slot, Entry)> = (from..=upto)
             .map(|s| (s, self.log.get(&s).unwrap_or_else(|| panic!("chosen slot {s} missing")).1.clone()))
             .collect();

@@ -34,6 +34,8 @@ pub use config::Config;
 #[cfg(feature = "mutations")]
 pub use config::Mutation;
 pub use message::{Envelope, Message};
-pub use replica::{Actions, NotLeader, PersistBatch, Proposed, Recovered, Replica, RoleKind, Status, Synced};
+pub use replica::{
+    Actions, Committed, NotLeader, PersistBatch, Proposed, Recovered, Replica, RoleKind, Status, Synced,
+};
 pub use rng::Rng;
 pub use types::{Ballot, Entry, HardState, LogEntry, ServerId, Slot, Snapshot, SnapshotMeta, Zxid};

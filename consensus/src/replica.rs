@@ -25,7 +25,7 @@ pub struct Actions {
     /// Messages that may leave at once.
     pub send: Vec<Envelope>,
     /// Chosen entries, each exactly once, in slot order, to apply.
-    pub committed: Vec<(Slot, Entry)>,
+    pub committed: Vec<Committed>,
     /// Finished `sync` requests: apply through `read_index`, then serve the read.
     pub synced: Vec<Synced>,
     /// Peers too far behind the log: the host should call [`Replica::send_snapshot`].
@@ -52,6 +52,21 @@ pub struct PersistBatch {
     pub entries: Vec<LogEntry>,
     /// The new hard state, if it changed.
     pub hard_state: Option<HardState>,
+}
+
+/// A chosen entry, ready to apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// Its slot.
+    pub slot: Slot,
+    /// The zxid it takes effect with: its stamped zxid, or one above the previous slot's if
+    /// the stamp is not higher. Stamps grow along the log in all but rare recoveries (a
+    /// value re-proposed by a later leader can land after a newer stamp); this rule, a pure
+    /// function of the chosen log, keeps zxids strictly increasing on every replica alike.
+    /// For a no-op: the previous slot's zxid.
+    pub zxid: Zxid,
+    /// The value.
+    pub entry: Entry,
 }
 
 /// A confirmed `sync`.
@@ -145,7 +160,7 @@ pub(crate) struct Outbox {
     pub entries: Vec<LogEntry>,
     pub snapshot: Option<Snapshot>,
     pub hard_dirty: bool,
-    pub committed: Vec<(Slot, Entry)>,
+    pub committed: Vec<Committed>,
     pub synced: Vec<Synced>,
     pub snapshot_wanted: Vec<ServerId>,
     issued: u64,
@@ -167,6 +182,8 @@ pub struct Replica {
     pub(crate) chosen: Slot,
     /// Committed entries handed to the host up to here.
     pub(crate) emitted: Slot,
+    /// Effective zxid at `emitted` (see [`Committed::zxid`]).
+    pub(crate) emitted_zxid: Zxid,
     pub(crate) leader: Option<ServerId>,
     /// Ballot of the leader whose commit point `leader_commit` is.
     pub(crate) follow: Ballot,
@@ -212,6 +229,7 @@ impl Replica {
             snap,
             chosen,
             emitted: snap.slot,
+            emitted_zxid: snap.last_zxid,
             leader: None,
             follow: Ballot::ZERO,
             leader_commit: 0,
@@ -452,8 +470,14 @@ impl Replica {
         while self.emitted < upto {
             let s = self.emitted + 1;
             let (_, e) = self.log.get(&s).unwrap_or_else(|| panic!("committed slot {s} missing from log"));
-            self.out.committed.push((s, e.clone()));
+            if let Some(stamped) = e.zxid() {
+                self.emitted_zxid = stamped.max(self.emitted_zxid.next());
+            }
+            let c = Committed { slot: s, zxid: self.emitted_zxid, entry: e.clone() };
+            self.out.committed.push(c);
             self.emitted = s;
+            let z = self.emitted_zxid;
+            self.see_zxid(z);
         }
     }
 

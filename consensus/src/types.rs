@@ -47,8 +47,9 @@ impl fmt::Display for Ballot {
     }
 }
 
-/// ZooKeeper's transaction id: `epoch << 32 | counter`, strictly increasing along the chosen
-/// log's batches, as clients expect from `czxid`/`mzxid` and `lastZxidSeen`.
+/// ZooKeeper's transaction id: `epoch << 32 | counter`. The leader stamps one on each batch;
+/// the zxid a batch takes effect with is [`crate::Committed::zxid`], which is strictly
+/// increasing along the chosen log, as clients expect from `czxid`/`mzxid`/`lastZxidSeen`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Zxid(pub u64);
 
@@ -64,6 +65,10 @@ impl Zxid {
     /// The position within the epoch.
     pub fn counter(self) -> u32 {
         self.0 as u32
+    }
+    /// The zxid right after this one.
+    pub fn next(self) -> Zxid {
+        Zxid(self.0 + 1)
     }
 }
 
@@ -133,7 +138,8 @@ impl Default for Ballot {
 pub struct SnapshotMeta {
     /// Last slot the snapshot includes.
     pub slot: Slot,
-    /// Zxid of the last batch it includes, so zxids keep growing after a log is compacted.
+    /// Effective zxid ([`crate::Committed::zxid`]) of the last slot it includes, so zxids keep
+    /// growing after the log is compacted.
     pub last_zxid: Zxid,
 }
 

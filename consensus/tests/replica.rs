@@ -2,8 +2,8 @@
 //! openraft's `elect_test.rs`, raft-rs's `// Reference: section 5.1`).
 
 use ferrozk_consensus::{
-    Actions, Ballot, Config, Entry, Envelope, HardState, LogEntry, Message, NotLeader, PersistBatch, Proposed,
-    Recovered, Replica, RoleKind, ServerId, Snapshot, SnapshotMeta, Synced, Zxid,
+    Actions, Ballot, Committed, Config, Entry, Envelope, HardState, LogEntry, Message, NotLeader, PersistBatch,
+    Proposed, Recovered, Replica, RoleKind, ServerId, Snapshot, SnapshotMeta, Synced, Zxid,
 };
 
 fn s(id: u32) -> ServerId {
@@ -17,6 +17,9 @@ fn to(id: u32, msg: Message) -> Envelope {
 }
 fn batch(epoch: u32, counter: u32, data: &str) -> Entry {
     Entry::Batch { zxid: Zxid::new(epoch, counter), data: data.as_bytes().to_vec() }
+}
+fn committed(slot: u64, zxid: (u32, u32), entry: Entry) -> Committed {
+    Committed { slot, zxid: Zxid::new(zxid.0, zxid.1), entry }
 }
 fn config(id: u32) -> Config {
     Config::new(s(id), vec![s(1), s(2), s(3)], vec![], 9)
@@ -176,7 +179,7 @@ fn leader_commits_on_a_majority_and_piggybacks_the_commit_point() {
     assert_eq!(r.status().chosen, 0);
     r.step(s(3), Message::Accepted { ballot: b(3, 1), slots: vec![1], chosen: 0 });
     let a = r.take_actions();
-    assert_eq!(a.committed, vec![(1, batch(3, 1, "w1"))]);
+    assert_eq!(a.committed, vec![committed(1, (3, 1), batch(3, 1, "w1"))]);
     assert_eq!(a.persist.unwrap().hard_state, Some(HardState { promised: b(3, 1), commit: 1 }));
     r.propose(b"w2".to_vec()).unwrap();
     let a = r.take_actions();
@@ -199,7 +202,7 @@ fn follower_learns_commit_only_for_values_of_the_committing_ballot() {
     // The leader then teaches slot 1's chosen value explicitly.
     r.step(s(1), Message::Learn { ballot: b(3, 1), entries: vec![(1, batch(2, 1, "old"))] });
     let a = r.take_actions();
-    assert_eq!(a.committed, vec![(1, batch(2, 1, "old")), (2, batch(3, 1, "y"))]);
+    assert_eq!(a.committed, vec![committed(1, (2, 1), batch(2, 1, "old")), committed(2, (3, 1), batch(3, 1, "y"))]);
 }
 
 #[test]
@@ -272,7 +275,7 @@ fn observers_neither_promise_nor_accept_but_learn() {
     let a = r.take_actions();
     assert_eq!((a.send, a.persist), (vec![], None));
     r.step(s(1), Message::Learn { ballot: b(3, 1), entries: vec![(1, batch(3, 1, "x"))] });
-    assert_eq!(r.take_actions().committed, vec![(1, batch(3, 1, "x"))]);
+    assert_eq!(r.take_actions().committed, vec![committed(1, (3, 1), batch(3, 1, "x"))]);
 }
 
 #[test]
@@ -305,6 +308,24 @@ fn restart_hands_out_committed_entries_after_the_snapshot_again() {
         ],
     };
     let mut r = Replica::restore(config(2), rec);
-    assert_eq!(r.take_actions().committed, vec![(2, batch(3, 2, "b")), (3, batch(3, 3, "c"))]);
+    assert_eq!(
+        r.take_actions().committed,
+        vec![committed(2, (3, 2), batch(3, 2, "b")), committed(3, (3, 3), batch(3, 3, "c"))]
+    );
     assert_eq!(r.status().chosen, 3);
+}
+
+#[test]
+fn zxids_grow_along_the_log_even_when_a_stamp_does_not() {
+    // A value re-proposed by a later leader can sit after a newer stamp; it takes effect with
+    // the next zxid instead, the same on every replica (no-ops keep the previous one).
+    let mut r = Replica::new(config(2));
+    let entries = vec![(1, batch(36, 1, "newer")), (2, Entry::Noop), (3, batch(32, 4, "older"))];
+    r.step(s(1), Message::Learn { ballot: b(45, 1), entries });
+    let want = vec![
+        committed(1, (36, 1), batch(36, 1, "newer")),
+        committed(2, (36, 1), Entry::Noop),
+        committed(3, (36, 2), batch(32, 4, "older")),
+    ];
+    assert_eq!(r.take_actions().committed, want);
 }

@@ -66,6 +66,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut violations = 0u64;
     let (mut writes, mut reads, mut crashes, mut slots) = (0u64, 0u64, 0u64, 0u64);
+    let (mut snapshots, mut bumped) = (0u64, 0u64);
     for seed in args.start..args.start + args.seeds {
         let r = sim::run(seed, &args.opts);
         for line in &r.trace {
@@ -75,6 +76,8 @@ fn main() -> ExitCode {
         reads += r.stats.reads_acked;
         crashes += r.stats.crashes;
         slots += r.stats.slots;
+        snapshots += r.stats.snapshots_installed;
+        bumped += r.stats.zxids_bumped;
         if !r.violations.is_empty() {
             violations += 1;
             println!("seed {seed}: {}; replay with --seed {seed} --trace", r.violations.join("; "));
@@ -82,7 +85,7 @@ fn main() -> ExitCode {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "stats: {} replicas, mutation {}, {writes} writes and {reads} sync-reads acknowledged, {slots} slots chosen, {crashes} crashes, {:.1}s ({:.0} seeds/min)",
+        "stats: {} replicas, mutation {}, {writes} writes and {reads} sync-reads acknowledged, {slots} slots chosen, {crashes} crashes, {snapshots} snapshots installed, {bumped} zxids bumped, {:.1}s ({:.0} seeds/min)",
         args.opts.replicas,
         args.opts.mutation.name(),
         secs,

@@ -57,6 +57,8 @@ pub struct Stats {
     pub lost_records: u64,
     /// Snapshots installed from a leader.
     pub snapshots_installed: u64,
+    /// Batches applied with a zxid above their stamp (most on any replica).
+    pub zxids_bumped: u64,
 }
 
 /// The result of one seed.

@@ -11,10 +11,8 @@ pub(super) fn brief_entry(e: &Entry) -> String {
 }
 
 fn slots(entries: &[(Slot, Entry)]) -> String {
-    match (entries.first(), entries.last()) {
-        (Some(a), Some(b)) => format!("[{}..{}]", a.0, b.0),
-        _ => "[]".into(),
-    }
+    let each: Vec<String> = entries.iter().map(|(s, e)| format!("{s}={}", brief_entry(e))).collect();
+    format!("[{}]", each.join(" "))
 }
 
 /// One trace line per message.
@@ -22,7 +20,9 @@ pub(super) fn brief(m: &Message) -> String {
     match m {
         Message::Prepare { ballot, from_slot } => format!("Prepare {ballot} from {from_slot}"),
         Message::Promise { ballot, accepted } => {
-            format!("Promise {ballot} {} accepted", accepted.len())
+            let each: Vec<String> =
+                accepted.iter().map(|e| format!("{}={}@{}", e.slot, brief_entry(&e.entry), e.ballot)).collect();
+            format!("Promise {ballot} [{}]", each.join(" "))
         }
         Message::Nack { ballot, promised } => format!("Nack {ballot} promised {promised}"),
         Message::Accept { ballot, entries, commit } => format!("Accept {ballot} {} commit {commit}", slots(entries)),
