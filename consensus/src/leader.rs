@@ -87,6 +87,13 @@ pub(crate) struct Leader {
     syncs: Vec<PendingSync>,
 }
 
+impl Leader {
+    /// The highest slot proposed so far.
+    pub(crate) fn last_proposed(&self) -> Slot {
+        self.next_slot - 1
+    }
+}
+
 impl Replica {
     /// Starts phase 1 with a fresh ballot in an epoch this server owns.
     pub(crate) fn campaign(&mut self) {

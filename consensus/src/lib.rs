@@ -19,7 +19,10 @@
 //!
 //! See `README.md` in this crate for the protocol decisions.
 
+#![deny(missing_docs)]
+
 mod acceptor;
+pub mod codec;
 mod config;
 mod leader;
 mod message;

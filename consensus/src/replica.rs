@@ -142,6 +142,9 @@ pub struct Status {
     pub chosen: Slot,
     /// Entries at or below this slot live only in a snapshot.
     pub snapshot_slot: Slot,
+    /// On a leader, slots proposed but not yet chosen: the host should stop proposing (and
+    /// push back on clients) past a limit of its choosing. Zero elsewhere.
+    pub in_flight: u64,
 }
 
 pub(crate) enum Role {
@@ -367,12 +370,17 @@ impl Replica {
             Role::Candidate(_) => RoleKind::Candidate,
             Role::Leader(_) => RoleKind::Leader,
         };
+        let in_flight = match &self.role {
+            Role::Leader(l) => l.last_proposed().saturating_sub(self.chosen),
+            _ => 0,
+        };
         Status {
             role,
             promised: self.promised,
             leader: self.leader,
             chosen: self.chosen,
             snapshot_slot: self.snap.slot,
+            in_flight,
         }
     }
 

@@ -60,3 +60,15 @@ fn a_seed_replays_to_the_same_trace() {
     assert!(a.trace.len() > 100, "trace too short to mean anything");
     assert_eq!(a.trace, b.trace);
 }
+
+#[test]
+fn a_failing_seed_replays_to_the_same_trace() {
+    let mut opts = Options::new(3);
+    opts.mutation = Mutation::SkipPhase1Recovery;
+    let seed = (1..=CATCH_WITHIN).find(|seed| !run(*seed, &opts).violations.is_empty()).expect("caught");
+    opts.trace = true;
+    let (a, b) = (run(seed, &opts), run(seed, &opts));
+    assert!(!a.violations.is_empty());
+    assert_eq!(a.violations, b.violations);
+    assert_eq!(a.trace, b.trace);
+}
