@@ -208,6 +208,10 @@ impl Driver {
             return;
         }
         let id = req.session_id;
+        // ZooKeeper closes the connection that holds the session before it checks the
+        // password (`processConnectRequest`: closeSession, then reopenSession), so even a
+        // refused attempt moves the client off its old connection; the session lives on.
+        self.close_owner_connection(id, conn);
         let alive = self.state.sessions.contains_key(&id) && self.expiry.contains(id);
         if !alive || req.passwd.as_ref() != session::password(id) {
             info!(conn, %remote, session = format_args!("{id:#x}"), "session expired or wrong password: closing");
@@ -220,20 +224,27 @@ impl Driver {
             outbox.close();
             return;
         }
-        if let Some(old) = self.owners.get(&id).copied() {
-            if old != conn {
-                if let Some(c) = self.conns.get_mut(&old) {
-                    c.outbox.close();
-                    c.session = None;
-                }
-            }
-        }
         self.expiry.touch(id, timeout, now);
         self.owners.insert(id, conn);
         let stats = ConnStats::new(now, timeout);
         let c = Conn { outbox, remote, session: Some(id), timeout_ms: timeout, ids, stats, queue: VecDeque::new() };
         self.conns.insert(conn, c);
         self.connect_response(conn, req.read_only);
+    }
+
+    /// Closes the connection that currently holds `session`, if it is not `conn`.
+    fn close_owner_connection(&mut self, session: i64, conn: ConnId) {
+        let Some(old) = self.owners.get(&session).copied() else {
+            return;
+        };
+        if old == conn {
+            return;
+        }
+        self.owners.remove(&session);
+        if let Some(c) = self.conns.get_mut(&old) {
+            c.outbox.close();
+            c.session = None;
+        }
     }
 
     fn closed(&mut self, conn: ConnId) {
