@@ -186,6 +186,7 @@ impl Replica {
         }
         self.leader = Some(self.cfg.id);
         self.follow = c.ballot;
+        self.leader_commit = 0;
         self.role = Role::Leader(Box::new(Leader {
             ballot: c.ballot,
             next_slot: last + 1,

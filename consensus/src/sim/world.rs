@@ -79,6 +79,8 @@ struct Node {
     writes: BTreeSet<(u32, u64)>,
     /// Sync id -> (client, seq, key).
     syncs: BTreeMap<u64, (u32, u64, u8)>,
+    /// Writes waiting to be proposed as one batch.
+    batch: Vec<Cmd>,
     /// Reads waiting to apply through a read index.
     reads: Vec<(Slot, u32, u64, u8)>,
     next_sync: u64,
@@ -122,6 +124,8 @@ pub(super) struct World {
     net: Net,
     crash_pm: u32,
     power_pm: u32,
+    /// Writes per proposal, at most.
+    batch_max: usize,
     faults_until: u64,
     clients_until: u64,
     end: u64,
@@ -165,6 +169,7 @@ impl World {
                 writes: BTreeSet::new(),
                 syncs: BTreeMap::new(),
                 reads: Vec::new(),
+                batch: Vec::new(),
                 next_sync: 1,
             });
         }
@@ -182,6 +187,7 @@ impl World {
         let end = opts.ticks * TICK;
         let crash_pm = rng.below(150) as u32;
         let power_pm = rng.below(25) as u32;
+        let rng_batch_max = rng.range(1, 8) as usize;
         let mut w = World {
             seed,
             rng,
@@ -198,6 +204,7 @@ impl World {
             net,
             crash_pm,
             power_pm,
+            batch_max: rng_batch_max,
             chosen: BTreeMap::new(),
             digests: BTreeMap::new(),
             leaders: BTreeMap::new(),
@@ -262,6 +269,7 @@ impl World {
                 if !self.nodes[i].up {
                     return;
                 }
+                self.flush_batch(i);
                 self.nodes[i].replica.as_mut().expect("up").tick();
                 self.drive(i);
                 let p = self.nodes[i].period + if self.rng.chance(50) { self.rng.below(3) } else { 0 };

@@ -1,6 +1,7 @@
 //! Clients: one operation at a time each, recorded in the history the checker judges.
 
 use super::*;
+use crate::replica::NotLeader;
 
 impl World {
     pub(super) fn client_step(&mut self, c: usize) {
@@ -57,17 +58,38 @@ impl World {
     }
 
     /// Hands an operation to server `s`. `Err(hint)` means it was refused outright.
+    /// Proposes the writes waiting at server `s` as one batch.
+    pub(super) fn flush_batch(&mut self, s: usize) {
+        if self.nodes[s].batch.is_empty() {
+            return;
+        }
+        let cmds = std::mem::take(&mut self.nodes[s].batch);
+        let n = cmds.len();
+        if self.nodes[s].replica.as_mut().expect("up").propose(encode_batch(&cmds)).is_ok() {
+            self.trace(|| format!("s{} proposes a batch of {n}", s + 1));
+        }
+    }
+
     pub(super) fn submit(&mut self, c: usize, s: usize, seq: u64, key: u8, input: Input) -> Result<(), Option<usize>> {
         if !self.nodes[s].up {
             return Err(None);
         }
         let res = match input {
             Input::Write(w) => {
-                let cmd = Cmd { client: c as u32, seq, origin: s as u32 + 1, write: w };
-                let r = self.nodes[s].replica.as_mut().expect("up").propose(encode_batch(&[cmd]));
-                r.map(|_| {
+                // Group commit as the server does: writes wait in a batch until it is full
+                // or the next tick; a batch refused then is lost and its clients time out.
+                let st = self.nodes[s].replica.as_ref().expect("up").status();
+                if st.role == RoleKind::Leader {
+                    let cmd = Cmd { client: c as u32, seq, origin: s as u32 + 1, write: w };
+                    self.nodes[s].batch.push(cmd);
                     self.nodes[s].writes.insert((c as u32, seq));
-                })
+                    if self.nodes[s].batch.len() >= self.batch_max {
+                        self.flush_batch(s);
+                    }
+                    Ok(())
+                } else {
+                    Err(NotLeader { leader: st.leader })
+                }
             }
             Input::Read => {
                 let id = self.nodes[s].next_sync;

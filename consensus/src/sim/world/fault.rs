@@ -72,6 +72,7 @@ impl World {
         n.writes.clear();
         n.syncs.clear();
         n.reads.clear();
+        n.batch.clear();
         let down = self.rng.range(TICK, 40 * TICK);
         self.schedule(down, Event::Restart(i));
     }
