@@ -14,6 +14,16 @@ pub mod kv;
 pub mod linear;
 mod world;
 
+/// One line describing a message, as traces and scenario files print it.
+pub fn describe(msg: &crate::Message) -> String {
+    world::trace::brief(msg)
+}
+
+/// One line describing a log value (`noop`, or `zxid:Ncmd` for a simulator batch).
+pub fn describe_entry(entry: &crate::Entry) -> String {
+    world::trace::brief_entry(entry)
+}
+
 use crate::config::Mutation;
 
 /// What to simulate.

@@ -20,7 +20,7 @@ fn state_digest(kv: &Kv, zxid: Zxid) -> u64 {
 
 mod client;
 mod fault;
-mod trace;
+pub(super) mod trace;
 
 use trace::{brief, brief_entry};
 

@@ -3,7 +3,7 @@
 use crate::message::Message;
 use crate::types::{Entry, Slot};
 
-pub(super) fn brief_entry(e: &Entry) -> String {
+pub(in crate::sim) fn brief_entry(e: &Entry) -> String {
     match e {
         Entry::Noop => "noop".into(),
         Entry::Batch { zxid, data } => format!("{zxid}:{}cmd", data.len() / 26),
@@ -16,7 +16,7 @@ fn slots(entries: &[(Slot, Entry)]) -> String {
 }
 
 /// One trace line per message.
-pub(super) fn brief(m: &Message) -> String {
+pub(in crate::sim) fn brief(m: &Message) -> String {
     match m {
         Message::Prepare { ballot, from_slot } => format!("Prepare {ballot} from {from_slot}"),
         Message::Promise { ballot, accepted } => {
