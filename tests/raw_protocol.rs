@@ -1168,3 +1168,50 @@ fn acl_fixup_and_auth_expansion() {
         ]
     );
 }
+
+/// [3.9.2+/3.8.4+, CVE-2024-23944] An event reaches a connection only if it may READ the
+/// node at firing time (the deleted node's ACL for NodeDeleted, the parent's for
+/// NodeChildrenChanged), so a recursive watch on a readable parent does not reveal hidden
+/// children. ferrozk follows 3.9.2+; so does Debian's ZooKeeper 3.8.0 package, which
+/// carries the fix as a security patch.
+#[test]
+fn events_are_filtered_by_read_permission() {
+    let server = Server::start();
+    let mut owner = server.session();
+    let auth = AuthPacket { r#type: 0, scheme: "digest".into(), auth: Bytes::from_static(b"owner:pw") };
+    owner.send(-4, OpCode::AUTH.0, &auth);
+    assert_eq!(owner.recv().expect("auth").err(), 0);
+    let mine = || vec![Acl { perms: perms::ALL, id: jute::Id { scheme: "auth".into(), id: String::new() } }];
+    mk(&mut owner, "/sec");
+    let mut w = server.session();
+    assert_eq!(w.call(OpCode::ADD_WATCH.0, &AddWatchRequest { path: "/sec".into(), mode: 1 }).err(), 0);
+    assert_eq!(exists(&mut w, "/sec/hidden2", true).err(), NO_NODE);
+
+    let hidden = CreateRequest { path: "/sec/hidden".into(), data: None, acl: mine(), flags: 0 };
+    assert_eq!(owner.call(OpCode::CREATE.0, &hidden).err(), 0);
+    assert_eq!(set_data(&mut owner, "/sec/hidden", Some(b"x"), -1).err(), 0);
+    assert_eq!(delete(&mut owner, "/sec/hidden", -1).err(), 0);
+    let hidden2 = CreateRequest { path: "/sec/hidden2".into(), data: None, acl: mine(), flags: 0 };
+    assert_eq!(owner.call(OpCode::CREATE.0, &hidden2).err(), 0);
+    let z_open = mk(&mut owner, "/sec/open");
+    // A child of an unreadable parent: NodeCreated is checked against the child's ACL.
+    let z_child = mk(&mut owner, "/sec/hidden2/open");
+
+    let mut got = vec![];
+    loop {
+        let e = w.next_event();
+        let last = e.path == "/sec/hidden2/open";
+        got.push(e);
+        if last {
+            break;
+        }
+    }
+    w.expect_no_events();
+    assert_eq!(
+        got,
+        [
+            event(event_zxid(z_open), ev::CREATED, "/sec/open"),
+            event(event_zxid(z_child), ev::CREATED, "/sec/hidden2/open")
+        ]
+    );
+}

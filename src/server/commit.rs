@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use jute::data::perms;
 use jute::multi::MultiResponse;
 use jute::proto::{ConnectResponse, Create2Response, CreateResponse, ReplyHeader, WatcherEvent};
 use jute::{Field, Id, OpCode};
@@ -17,6 +18,7 @@ use super::driver::{now_ms, Driver};
 use super::request::Request;
 use super::ConnId;
 use crate::session;
+use crate::tree::acl;
 use crate::txn::{apply, Applied, OpResult, State, Txn, TxnOp};
 
 /// What a connection waits for, in its order.
@@ -125,6 +127,11 @@ impl Driver {
         }
         for ev in self.watches.fire(&applied.triggers) {
             if let Some(c) = self.conns.get(&ev.conn) {
+                // ZooKeeper 3.9.2+ (CVE-2024-23944): only watchers that may READ the node
+                // hear about it; the watch itself is spent either way.
+                if !acl::check(&ev.acl, &c.ids, perms::READ) {
+                    continue;
+                }
                 let header = ReplyHeader { xid: -1, zxid: applied.zxid, err: 0 };
                 let event = WatcherEvent { r#type: ev.event as i32, state: 3, path: ev.path };
                 c.outbox.push_frame(|out| {

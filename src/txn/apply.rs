@@ -2,8 +2,10 @@
 //! watch triggers, in one deterministic step. Apply itself cannot fail; a check that fails
 //! is an error reply, the same on every replica.
 
+use std::sync::Arc;
+
 use jute::multi::MultiResult;
-use jute::{ErrorCode, Stat};
+use jute::{Acl, ErrorCode, Stat};
 
 use super::prepare::{self, Change, CreateReply, View};
 use super::{State, Txn, TxnOp};
@@ -23,6 +25,9 @@ pub enum EventType {
 pub struct Trigger {
     pub path: String,
     pub event: EventType,
+    /// The ACL a watcher needs READ on to be told (ZooKeeper 3.9.2+, CVE-2024-23944): the
+    /// node's own (as it was, for NodeDeleted), or the parent's for NodeChildrenChanged.
+    pub acl: Arc<Vec<Acl>>,
 }
 
 /// The reply a command earns.
@@ -99,10 +104,20 @@ fn close_session(state: &mut State, txn: &Txn, triggers: &mut Vec<Trigger>) {
 }
 
 fn delete(state: &mut State, zxid: i64, p: &str, triggers: &mut Vec<Trigger>) {
-    state.tree.delete(p, zxid);
-    triggers.push(Trigger { path: p.to_owned(), event: EventType::NodeDeleted });
+    let gone = state.tree.delete(p, zxid);
+    triggers.push(Trigger { path: p.to_owned(), event: EventType::NodeDeleted, acl: gone.acl });
+    children_changed(state, p, triggers);
+}
+
+/// NodeChildrenChanged for the parent of `p`, which exists after any create or delete.
+fn children_changed(state: &State, p: &str, triggers: &mut Vec<Trigger>) {
     let parent = path::parent_of(p).expect("checked path");
-    triggers.push(Trigger { path: parent.to_owned(), event: EventType::NodeChildrenChanged });
+    let acl = acl_of(state, parent);
+    triggers.push(Trigger { path: parent.to_owned(), event: EventType::NodeChildrenChanged, acl });
+}
+
+fn acl_of(state: &State, p: &str) -> Arc<Vec<Acl>> {
+    state.tree.get(p).unwrap_or_else(|| panic!("acl of {p}: node missing after change")).acl.clone()
 }
 
 fn stat_of(state: &State, p: &str) -> Stat {
@@ -113,10 +128,9 @@ fn stat_of(state: &State, p: &str) -> Stat {
 fn commit(state: &mut State, txn: &Txn, change: Change, triggers: &mut Vec<Trigger>) -> MultiResult {
     match change {
         Change::Create { path: p, data, acl, owner, reply } => {
-            state.tree.create(&p, data, acl, owner, txn.zxid, txn.time_ms);
-            triggers.push(Trigger { path: p.clone(), event: EventType::NodeCreated });
-            let parent = path::parent_of(&p).expect("checked path");
-            triggers.push(Trigger { path: parent.to_owned(), event: EventType::NodeChildrenChanged });
+            state.tree.create(&p, data, acl.clone(), owner, txn.zxid, txn.time_ms);
+            triggers.push(Trigger { path: p.clone(), event: EventType::NodeCreated, acl });
+            children_changed(state, &p, triggers);
             match reply {
                 CreateReply::Path => MultiResult::Create { path: p },
                 CreateReply::PathStat => {
@@ -131,7 +145,7 @@ fn commit(state: &mut State, txn: &Txn, change: Change, triggers: &mut Vec<Trigg
         }
         Change::SetData { path: p, data, version } => {
             state.tree.set_data(&p, data, version, txn.zxid, txn.time_ms);
-            triggers.push(Trigger { path: p.clone(), event: EventType::NodeDataChanged });
+            triggers.push(Trigger { path: p.clone(), event: EventType::NodeDataChanged, acl: acl_of(state, &p) });
             MultiResult::SetData { stat: stat_of(state, &p) }
         }
         Change::SetAcl { path: p, acl, aversion } => {

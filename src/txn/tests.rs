@@ -190,3 +190,24 @@ fn replicas_agree_on_digest() {
     }
     assert_eq!(a.state.tree.digest(), b.state.tree.digest());
 }
+
+#[test]
+fn triggers_carry_the_acl_a_watcher_needs_to_read() {
+    // ZooKeeper 3.9.2+ (CVE-2024-23944) delivers an event only to watchers with READ on the
+    // node as it was when the change fired; NodeChildrenChanged is checked on the parent.
+    let mut w = World::new();
+    let secret = vec![Acl { perms: 31, id: Id { scheme: "digest".into(), id: "u:h".into() } }];
+    w.create("/p", 0);
+    let mut op = create_op("/p/s", 0, CreateKind::Create);
+    op.acl = secret.clone();
+    let created = w.run(S1, TxnOp::Create(op));
+    let owner = vec![Id { scheme: "digest".into(), id: "u:h".into() }];
+    let set = w.run_as(S1, owner, TxnOp::SetData { path: "/p/s".into(), data: None, version: -1 });
+    let deleted = w.run(S1, TxnOp::Delete { path: "/p/s".into(), version: -1 });
+    let acls = |a: &Applied| a.triggers.iter().map(|t| (t.path.clone(), (*t.acl).clone())).collect::<Vec<_>>();
+    let open = vec![Acl::world(31)];
+    let want_change = vec![("/p/s".to_owned(), secret.clone()), ("/p".to_owned(), open.clone())];
+    assert_eq!(acls(&created), want_change);
+    assert_eq!(acls(&set), vec![("/p/s".to_owned(), secret.clone())]);
+    assert_eq!(acls(&deleted), want_change, "a deleted node's ACL is kept for its event");
+}

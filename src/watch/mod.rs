@@ -7,6 +7,9 @@
 //! modes for one connection (3.9's rule); one change sends a connection at most one event.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use jute::Acl;
 
 use crate::tree::path;
 use crate::txn::apply::EventType;
@@ -29,12 +32,15 @@ pub enum Table {
     Child,
 }
 
-/// An event to deliver to one connection.
+/// An event for one connection. It is delivered only if the connection may READ `acl`
+/// (ZooKeeper 3.9.2+): the registry does not know identities, so the caller checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub conn: ConnId,
     pub event: EventType,
     pub path: String,
+    /// The triggering node's ACL (the parent's for NodeChildrenChanged).
+    pub acl: Arc<Vec<Acl>>,
 }
 
 type PathTable = HashMap<String, HashMap<ConnId, u8>>;
@@ -142,28 +148,30 @@ impl Registry {
             let mut seen = HashSet::new();
             match t.event {
                 EventType::NodeCreated | EventType::NodeDataChanged => {
-                    self.trigger(Table::Data, &t.path, t.event, &mut seen, &mut out);
+                    self.trigger(Table::Data, t, &mut seen, &mut out);
                 }
                 EventType::NodeDeleted => {
-                    self.trigger(Table::Data, &t.path, t.event, &mut seen, &mut out);
-                    self.trigger(Table::Child, &t.path, t.event, &mut seen, &mut out);
+                    self.trigger(Table::Data, t, &mut seen, &mut out);
+                    self.trigger(Table::Child, t, &mut seen, &mut out);
                 }
                 EventType::NodeChildrenChanged => {
-                    self.trigger(Table::Child, &t.path, t.event, &mut seen, &mut out);
+                    self.trigger(Table::Child, t, &mut seen, &mut out);
                 }
             }
         }
         out
     }
 
-    fn trigger(&mut self, table: Table, p: &str, event: EventType, seen: &mut HashSet<ConnId>, out: &mut Vec<Event>) {
+    fn trigger(&mut self, table: Table, t: &Trigger, seen: &mut HashSet<ConnId>, out: &mut Vec<Event>) {
+        let (p, event) = (t.path.as_str(), t.event);
+        let event_for = |conn| Event { conn, event, path: p.to_owned(), acl: t.acl.clone() };
         let mut fired_standard = Vec::new();
         if let Some(conns) = self.table(table).get(p) {
             let mut conns: Vec<(ConnId, u8)> = conns.iter().map(|(c, m)| (*c, *m)).collect();
             conns.sort_unstable();
             for (conn, modes) in conns {
                 if seen.insert(conn) {
-                    out.push(Event { conn, event, path: p.to_owned() });
+                    out.push(event_for(conn));
                 }
                 if modes & STANDARD != 0 {
                     fired_standard.push(conn);
@@ -183,7 +191,7 @@ impl Registry {
                     hits.sort_unstable();
                     for conn in hits {
                         if seen.insert(conn) {
-                            out.push(Event { conn, event, path: p.to_owned() });
+                            out.push(event_for(conn));
                         }
                     }
                 }
@@ -226,7 +234,7 @@ mod tests {
     use super::*;
 
     fn trig(path: &str, event: EventType) -> Trigger {
-        Trigger { path: path.into(), event }
+        Trigger { path: path.into(), event, acl: Arc::new(Vec::new()) }
     }
 
     #[test]
