@@ -109,6 +109,7 @@ class ConnectResponse:
 class RawClient:
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.xid = 0
         self.events: list[tuple[int, int, str]] = []
