@@ -1215,3 +1215,128 @@ fn events_are_filtered_by_read_permission() {
         ]
     );
 }
+
+/// Later ops of a multi see the earlier ones: sequential suffixes count creates made
+/// earlier in the same multi, a node created earlier can be checked, changed, deleted and
+/// given children; a failure rolls everything back.
+#[test]
+fn multi_ops_see_earlier_ops_of_the_same_multi() {
+    let server = Server::start();
+    let mut raw = server.session();
+    let z = mk(&mut raw, "/mm");
+    let c = |path: &str, flags: i32| MultiOp::Create { op: 1, req: create_req(path, None, flags) };
+    let check = |path: &str, version: i32| MultiOp::Check(CheckVersionRequest { path: path.into(), version });
+    let set = |path: &str| MultiOp::SetData(SetDataRequest { path: path.into(), data: None, version: -1 });
+    let del = |path: &str| MultiOp::Delete(DeleteRequest { path: path.into(), version: -1 });
+    let multi = MultiRequest {
+        ops: vec![
+            c("/mm/s-", 2),
+            c("/mm/s-", 2),
+            del("/mm/s-0000000000"),
+            c("/mm/s-", 2),
+            c("/mm/p", 0),
+            check("/mm/p", 0),
+            set("/mm/p"),
+            check("/mm/p", 1),
+            c("/mm/p/child", 0),
+            del("/mm/p/child"),
+            c("/mm/gone", 0),
+            del("/mm/gone"),
+        ],
+    };
+    let r = raw.call(OpCode::MULTI.0, &multi);
+    assert_eq!((r.zxid(), r.err()), (z + 1, 0));
+    let results = r.decode::<MultiResponse>().results;
+    let paths: Vec<&str> = results
+        .iter()
+        .filter_map(|r| match r {
+            MultiResult::Create { path } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paths, ["/mm/s-0000000000", "/mm/s-0000000001", "/mm/s-0000000002", "/mm/p", "/mm/p/child", "/mm/gone"]);
+    let MultiResult::SetData { stat: p } = &results[6] else { panic!("{results:?}") };
+    assert_eq!((p.version, p.mzxid, p.czxid), (1, z + 1, z + 1));
+    let mut names = get_children(&mut raw, "/mm", false).decode::<GetChildrenResponse>().children;
+    names.sort();
+    assert_eq!(names, ["p", "s-0000000001", "s-0000000002"]);
+    let mm = stat(&mut raw, "/mm");
+    // Five creates and two deletes under /mm.
+    assert_eq!((mm.cversion, mm.num_children, mm.pzxid), (7, 3, z + 1));
+
+    for (ops, at, code) in [
+        (vec![c("/mm/e", 1), c("/mm/e/x", 0)], 1, -108),
+        (vec![c("/mm/q", 0), c("/mm/q/r", 0), del("/mm/q")], 2, -111),
+        (vec![del("/mm/p"), c("/mm/p/x", 0)], 1, NO_NODE),
+        (vec![c("/mm/t", 0), c("/mm/t", 0)], 1, -110),
+        (vec![c("/mm/u", 0), check("/mm/u", 1)], 1, -103),
+    ] {
+        let n = ops.len();
+        let r = raw.call(OpCode::MULTI.0, &MultiRequest { ops });
+        let want: Vec<MultiResult> = (0..n)
+            .map(|i| MultiResult::Error {
+                err: match i.cmp(&at) {
+                    std::cmp::Ordering::Less => 0,
+                    std::cmp::Ordering::Equal => code,
+                    std::cmp::Ordering::Greater => -2,
+                },
+            })
+            .collect();
+        assert_eq!(r.decode::<MultiResponse>().results, want, "failing op {at}, code {code}");
+    }
+    let mut after = get_children(&mut raw, "/mm", false).decode::<GetChildrenResponse>().children;
+    after.sort();
+    assert_eq!(after, names, "failed multis change nothing");
+    assert_eq!(stat(&mut raw, "/mm").cversion, 7);
+}
+
+/// A sequential create at the root, setData on the root.
+#[test]
+fn root_is_a_parent_like_any_other() {
+    let server = Server::start();
+    let mut raw = server.session();
+    let r = create(&mut raw, "/", None, 2);
+    assert_eq!(r.err(), 0);
+    assert_eq!(r.decode::<CreateResponse>().path, "/0000000000");
+    let r = set_data(&mut raw, "/", Some(b"root"), 0);
+    assert_eq!(r.err(), 0);
+    let s = r.decode::<SetDataResponse>().stat;
+    assert_eq!((s.version, s.czxid, s.mzxid, s.num_children), (1, 0, r.zxid(), 2));
+}
+
+/// checkWatches/removeWatches by WatcherType when only a persistent watch is set: Any (3)
+/// finds and removes every mode; an unknown type is MarshallingError.
+#[test]
+fn check_and_remove_watches_by_type_with_a_persistent_watch() {
+    let server = Server::start();
+    let mut raw = server.session();
+    mk(&mut raw, "/rwa");
+    mk(&mut raw, "/rwr");
+    let add = |path: &str, mode| AddWatchRequest { path: path.into(), mode };
+    assert_eq!(raw.call(OpCode::ADD_WATCH.0, &add("/rwa", 0)).err(), 0);
+    assert_eq!(raw.call(OpCode::ADD_WATCH.0, &add("/rwr", 1)).err(), 0);
+    let check = |path: &str, ty| CheckWatchesRequest { path: path.into(), r#type: ty };
+    let mut codes = |path: &str| -> Vec<i32> {
+        (0..=7).map(|ty| raw.call(OpCode::CHECK_WATCHES.0, &check(path, ty)).err()).collect()
+    };
+    let (persistent, recursive) = (codes("/rwa"), codes("/rwr"));
+    if is_zookeeper() {
+        // [3.9 ≠ 3.8] 3.8 knows neither modes in checkWatches nor the types Persistent (4)
+        // and PersistentRecursive (5): any watch matches Children, Data and Any.
+        assert_eq!(persistent, [-5, 0, 0, 0, -5, -5, -5, -5]);
+        assert_eq!(recursive, [-5, 0, 0, 0, -5, -5, -5, -5]);
+    } else {
+        // 3.9: Children and Data match standard watches only; 4 and 5 match their mode.
+        assert_eq!(persistent, [-5, -121, -121, 0, 0, -121, -5, -5]);
+        assert_eq!(recursive, [-5, -121, -121, 0, -121, 0, -5, -5]);
+    }
+    for path in ["/rwa", "/rwr"] {
+        let remove = RemoveWatchesRequest { path: path.into(), r#type: 3 };
+        assert_eq!(raw.call(OpCode::REMOVE_WATCHES.0, &remove).err(), 0, "{path}");
+        assert_eq!(raw.call(OpCode::REMOVE_WATCHES.0, &remove).err(), -121, "{path}");
+        set_data(&mut raw, path, Some(b"x"), -1);
+    }
+    mk(&mut raw, "/rwa/c");
+    mk(&mut raw, "/rwr/c");
+    raw.expect_no_events();
+}

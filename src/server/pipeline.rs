@@ -365,13 +365,16 @@ impl Driver {
     /// checkWatches / removeWatches by `WatcherType`: 1 children, 2 data, 3 any,
     /// 4 persistent, 5 persistent recursive.
     fn watch_check_or_remove(&mut self, c: &Caller, path: &str, ty: i32, remove: bool) {
+        const ANY_MODE: u8 = STANDARD | PERSISTENT | RECURSIVE;
         let targets: &[(Table, u8)] = match ty {
             1 => &[(Table::Child, STANDARD)],
             2 => &[(Table::Data, STANDARD)],
-            3 => &[(Table::Child, STANDARD), (Table::Data, STANDARD)],
+            // Any: every mode, persistent ones included (DataTree.removeWatch with mode null).
+            3 => &[(Table::Child, ANY_MODE), (Table::Data, ANY_MODE)],
             4 => &[(Table::Child, PERSISTENT), (Table::Data, PERSISTENT)],
             5 => &[(Table::Data, RECURSIVE)],
-            _ => return self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::BadArguments.code()),
+            // WatcherType.fromInt throws, which FinalRequestProcessor answers as MarshallingError.
+            _ => return self.reply_empty(c.conn, c.xid, self.state.last_zxid, ErrorCode::MarshallingError.code()),
         };
         let mut found = false;
         for (table, mode) in targets {
