@@ -122,6 +122,9 @@ impl Replica {
             self.see_zxid(meta.last_zxid);
             self.out.hard_dirty = true;
             self.out.snapshot = Some(snapshot);
+            if let Role::Leader(l) = &mut self.role {
+                l.forget_through(meta.slot);
+            }
             self.advance_chosen();
         }
         if ballot >= self.promised {

@@ -92,6 +92,12 @@ impl Leader {
     pub(crate) fn last_proposed(&self) -> Slot {
         self.next_slot - 1
     }
+
+    /// Forgets open slots that became known as chosen another way (a snapshot).
+    pub(crate) fn forget_through(&mut self, slot: Slot) {
+        self.votes = self.votes.split_off(&(slot + 1));
+        self.next_slot = self.next_slot.max(slot + 1);
+    }
 }
 
 impl Replica {

@@ -86,6 +86,30 @@ struct Node {
     next_sync: u64,
 }
 
+impl Node {
+    fn new(cfg: Config, period: u64, snapshot_every: u64) -> Node {
+        Node {
+            replica: Some(Replica::new(cfg.clone())),
+            cfg,
+            up: true,
+            inc: 0,
+            disk: Disk::default(),
+            kv: Kv::default(),
+            applied: 0,
+            last_zxid: Zxid(0),
+            zxids_bumped: 0,
+            period,
+            snapshot_every,
+            last_snap: 0,
+            writes: BTreeSet::new(),
+            syncs: BTreeMap::new(),
+            reads: Vec::new(),
+            batch: Vec::new(),
+            next_sync: 1,
+        }
+    }
+}
+
 struct Waiting {
     seq: u64,
     hist: usize,
@@ -153,25 +177,8 @@ impl World {
             cfg.mutation = opts.mutation;
             cfg.zxid_counter_max = counter_max;
             cfg.entries_per_message_max = rng.range(2, 32) as usize;
-            nodes.push(Node {
-                replica: Some(Replica::new(cfg.clone())),
-                cfg,
-                up: true,
-                inc: 0,
-                disk: Disk::default(),
-                kv: Kv::default(),
-                applied: 0,
-                last_zxid: Zxid(0),
-                zxids_bumped: 0,
-                period: rng.range(TICK - 2, TICK + 2),
-                snapshot_every,
-                last_snap: 0,
-                writes: BTreeSet::new(),
-                syncs: BTreeMap::new(),
-                reads: Vec::new(),
-                batch: Vec::new(),
-                next_sync: 1,
-            });
+            let period = rng.range(TICK - 2, TICK + 2);
+            nodes.push(Node::new(cfg, period, snapshot_every));
         }
         let clients = (0..rng.range(2, 6))
             .map(|_| Client { server: rng.below(n as u64) as usize, seq: 0, waiting: None })
