@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deterministic simulation of the Multi-Paxos replica (consensus/src/sim).
 #
-#   scripts/simulate.sh --seeds N [--start S] [--replicas 3|5] [--observers K] [--ticks T] [--mutation NAME]
+#   scripts/simulate.sh --seeds N [--start S] [--replicas 3|5] [--observers K] [--ticks T] [--mutation NAME] [--jobs J]
 #   scripts/simulate.sh --seed S --trace [--replicas 3|5] [--mutation NAME]
 #
 # Mutations: ack-before-persist accept-lower-ballot commit-without-quorum
