@@ -8,6 +8,7 @@
 //! - [`session`]: session ids, passwords, timeouts and expiry buckets.
 //! - [`watch`]: this server's watch registry.
 //! - [`server`]: tokio glue: listener, connections, the driver task that owns the state.
+//! - [`storage`]: write-ahead log, snapshots, recovery, purge; the disk behind a narrow trait.
 //! - [`admin`]: four-letter words rendered from a stats snapshot.
 //!
 //! Pure modules (`tree`, `txn`, `session`, `watch`) read no clock and do no IO; time comes in
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod config;
 pub mod server;
 pub mod session;
+pub mod storage;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -1,0 +1,449 @@
+//! Snapshots: the whole replicated [`State`] at one zxid, streamed through LZ4 into a
+//! temporary file that is fsynced and then renamed into place, so a reader sees either the
+//! old set of snapshots or the new one whole. Loading checks a CRC32C over every byte and
+//! that the rebuilt tree's digest equals the one recorded at write time.
+//!
+//! ```text
+//! snapshot.<last_zxid as 16 hex>.lz4 = LZ4 frame of Body
+//! Body     = Header Sessions Nodes crc32c u32 (of every Body byte before it)
+//! Header   = magic "FZKSNAP\0" | version u32 = 1 | digest_version i32 | last_zxid i64
+//!            | digest u64
+//! Sessions = count u32 | (id i64 | timeout_ms i32)*
+//! Nodes    = count u64 | Node*                    (pre-order: every parent before its children)
+//! Node     = path Str | data (len i32, -1 = null | bytes) | AclRef | Stat
+//! AclRef   = index u32, and when index = number of lists defined so far, a new list:
+//!            count u32 | (perms i32 | scheme Str | id Str)*
+//! Stat     = czxid mzxid ctime mtime i64 | version cversion aversion i32
+//!            | ephemeral_owner pzxid i64
+//! Str      = len u32 | UTF-8 bytes                (all integers big-endian)
+//! ```
+//! ACL lists are defined once and referenced by index, as ZooKeeper's `ReferenceCountedACLCache`
+//! does, which keeps the file small and lets the loader share one allocation per list.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use jute::{Acl, Id};
+use lz4_flex::frame::{BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
+
+use super::backend::{BackendReader, BackendWriter, Dir};
+use super::StorageError;
+use crate::tree::{digest::DIGEST_VERSION, path, DataTree, Node, NodeStat};
+use crate::txn::State;
+
+/// Magic at the start of the (decompressed) body.
+pub const MAGIC: [u8; 8] = *b"FZKSNAP\0";
+/// Format version.
+pub const VERSION: u32 = 1;
+/// Largest path, data, ACL scheme or id accepted when reading: a damaged length never makes
+/// the loader allocate more.
+pub const FIELD_BYTES_MAX: u32 = 64 << 20;
+/// Largest ACL list accepted.
+pub const ACL_ENTRIES_MAX: u32 = 1 << 16;
+const CHUNK_BYTES: usize = 64 << 10;
+
+/// The file name of the snapshot of the state at `zxid`.
+pub fn snapshot_name(zxid: i64) -> String {
+    format!("snapshot.{:016x}.lz4", zxid as u64)
+}
+
+/// The zxid a snapshot file name carries, if `name` is one.
+pub fn parse_snapshot_name(name: &str) -> Option<i64> {
+    let hex = name.strip_prefix("snapshot.")?.strip_suffix(".lz4")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(|z| z as i64)
+}
+
+/// Whether `name` is a temporary file left by an interrupted snapshot write.
+pub fn is_snapshot_temp(name: &str) -> bool {
+    name.strip_suffix(".tmp").and_then(parse_snapshot_name).is_some()
+}
+
+/// Stages body bytes in a buffer; CRCs and forwards them in chunks.
+struct BodyWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    crc: u32,
+}
+
+impl<W: Write> BodyWriter<W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= CHUNK_BYTES {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        self.crc = crc32c::crc32c_append(self.crc, &self.buf);
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn str(&mut self, s: &str) -> io::Result<()> {
+        self.put(&(s.len() as u32).to_be_bytes())?;
+        self.put(s.as_bytes())
+    }
+
+    /// Writes the CRC trailer and hands back the inner writer.
+    fn finish(mut self) -> io::Result<W> {
+        self.drain()?;
+        self.out.write_all(&self.crc.to_be_bytes())?;
+        Ok(self.out)
+    }
+}
+
+fn write_body<W: Write>(state: &State, out: W) -> io::Result<W> {
+    let mut w = BodyWriter { out, buf: Vec::with_capacity(CHUNK_BYTES * 2), crc: 0 };
+    w.put(&MAGIC)?;
+    w.put(&VERSION.to_be_bytes())?;
+    w.put(&DIGEST_VERSION.to_be_bytes())?;
+    w.put(&state.last_zxid.to_be_bytes())?;
+    w.put(&state.tree.digest().to_be_bytes())?;
+    w.put(&(state.sessions.len() as u32).to_be_bytes())?;
+    for (id, timeout) in &state.sessions {
+        w.put(&id.to_be_bytes())?;
+        w.put(&timeout.to_be_bytes())?;
+    }
+    w.put(&(state.tree.node_count() as u64).to_be_bytes())?;
+    let mut acls: HashMap<usize, u32> = HashMap::new();
+    let mut result = Ok(());
+    state.tree.walk_preorder(|p, node| {
+        if result.is_ok() {
+            result = write_node(&mut w, &mut acls, p, node);
+        }
+    });
+    result?;
+    w.finish()
+}
+
+fn write_node<W: Write>(w: &mut BodyWriter<W>, acls: &mut HashMap<usize, u32>, p: &str, node: &Node) -> io::Result<()> {
+    w.str(p)?;
+    match &node.data {
+        None => w.put(&(-1i32).to_be_bytes())?,
+        Some(d) => {
+            w.put(&(d.len() as i32).to_be_bytes())?;
+            w.put(d)?;
+        }
+    }
+    // Nodes sharing one `Arc` share one list; pointers stay valid while `state` is borrowed.
+    let key = Arc::as_ptr(&node.acl) as usize;
+    let next = acls.len() as u32;
+    let index = *acls.entry(key).or_insert(next);
+    w.put(&index.to_be_bytes())?;
+    if index == next {
+        w.put(&(node.acl.len() as u32).to_be_bytes())?;
+        for a in node.acl.iter() {
+            w.put(&a.perms.to_be_bytes())?;
+            w.str(&a.id.scheme)?;
+            w.str(&a.id.id)?;
+        }
+    }
+    let s = &node.stat;
+    for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
+        w.put(&v.to_be_bytes())?;
+    }
+    for v in [s.version, s.cversion, s.aversion] {
+        w.put(&v.to_be_bytes())?;
+    }
+    w.put(&s.ephemeral_owner.to_be_bytes())?;
+    w.put(&s.pzxid.to_be_bytes())
+}
+
+/// Writes `state` as `snapshot.<last_zxid>.lz4` in `dir`: temporary file, fsync, rename,
+/// directory fsync. Blocking; meant for a background thread holding a clone of the state.
+///
+/// # Errors
+/// `Io` naming the file that failed; the temporary file is removed on a best-effort basis.
+pub fn write_snapshot_in(dir: &dyn Dir, state: &State) -> Result<PathBuf, StorageError> {
+    let name = snapshot_name(state.last_zxid);
+    let tmp = format!("{name}.tmp");
+    let _ = dir.remove(&tmp);
+    let result = write_temp(dir, &tmp, state).map_err(|e| StorageError::io(&dir.file(&tmp), e)).and_then(|()| {
+        dir.rename(&tmp, &name).and_then(|()| dir.sync()).map_err(|e| StorageError::io(&dir.file(&name), e))
+    });
+    if result.is_err() {
+        let _ = dir.remove(&tmp);
+    }
+    result.map(|()| dir.file(&name))
+}
+
+fn write_temp(dir: &dyn Dir, tmp: &str, state: &State) -> io::Result<()> {
+    let info = FrameInfo::new().block_size(BlockSize::Max1MB);
+    let enc = FrameEncoder::with_frame_info(info, BackendWriter::new(dir.create(tmp)?));
+    let enc = write_body(state, enc)?;
+    let mut out = enc.finish().map_err(io::Error::from)?;
+    out.sync()
+}
+
+/// The fixed part at the start of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    pub version: u32,
+    pub digest_version: i32,
+    pub last_zxid: i64,
+    pub digest: u64,
+}
+
+/// One node as read from a snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotNode {
+    pub path: String,
+    pub data: Option<Bytes>,
+    pub acl: Arc<Vec<Acl>>,
+    pub stat: NodeStat,
+}
+
+/// Streams a snapshot back: header, sessions, then nodes one at a time, checking the CRC
+/// at the end. Used by the loader and by `dump-snapshot`.
+pub struct SnapshotReader {
+    file: PathBuf,
+    inner: FrameDecoder<BackendReader>,
+    buf: Vec<u8>,
+    pos: usize,
+    /// Bytes of `buf[..crc_from]` are already in `crc`.
+    crc_from: usize,
+    crc: u32,
+    /// Body offset of `buf[0]`.
+    base: u64,
+    acls: Vec<Arc<Vec<Acl>>>,
+    open_acl: Arc<Vec<Acl>>,
+    nodes_left: u64,
+}
+
+impl SnapshotReader {
+    /// Opens `name` in `dir` and reads the header and the sessions.
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be opened; `BadSnapshot` naming the file and body offset if
+    /// the header or sessions do not parse.
+    pub fn open(
+        dir: &dyn Dir,
+        name: &str,
+    ) -> Result<(SnapshotReader, SnapshotHeader, BTreeMap<i64, i32>), StorageError> {
+        let file = dir.file(name);
+        let backend = dir.open(name).map_err(|e| StorageError::io(&file, e))?;
+        let mut r = SnapshotReader {
+            file,
+            inner: FrameDecoder::new(BackendReader::new(backend)),
+            buf: Vec::new(),
+            pos: 0,
+            crc_from: 0,
+            crc: 0,
+            base: 0,
+            acls: Vec::new(),
+            open_acl: Arc::new(crate::tree::acl::open_acl_unsafe()),
+            nodes_left: 0,
+        };
+        if r.take(8)? != MAGIC {
+            return Err(r.bad(0, "not a ferrozk snapshot (bad magic)".into()));
+        }
+        let header =
+            SnapshotHeader { version: r.u32()?, digest_version: r.i32()?, last_zxid: r.i64()?, digest: r.u64()? };
+        if header.version != VERSION {
+            return Err(r.bad(8, format!("unsupported format version {}", header.version)));
+        }
+        let mut sessions = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            let id = r.i64()?;
+            sessions.insert(id, r.i32()?);
+        }
+        r.nodes_left = r.u64()?;
+        Ok((r, header, sessions))
+    }
+
+    /// Nodes not yet read.
+    pub fn nodes_left(&self) -> u64 {
+        self.nodes_left
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn bad(&self, offset: u64, reason: String) -> StorageError {
+        StorageError::BadSnapshot { file: self.file.clone(), offset, reason }
+    }
+
+    /// Makes `n` bytes available at `pos` and consumes them.
+    fn take(&mut self, n: usize) -> Result<&[u8], StorageError> {
+        if self.buf.len() - self.pos < n {
+            self.crc = crc32c::crc32c_append(self.crc, &self.buf[self.crc_from..self.pos]);
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+            self.crc_from = 0;
+            while self.buf.len() < n {
+                let have = self.buf.len();
+                self.buf.resize(have + (n - have).max(CHUNK_BYTES), 0);
+                let got = match self.inner.read(&mut self.buf[have..]) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        self.buf.truncate(have);
+                        let at = self.offset() + have as u64;
+                        return Err(self.bad(at, format!("cannot decompress: {e}")));
+                    }
+                };
+                self.buf.truncate(have + got);
+                if got == 0 {
+                    let at = self.offset() + have as u64;
+                    return Err(self.bad(at, "truncated".into()));
+                }
+            }
+        }
+        let at = self.pos;
+        self.pos += n;
+        Ok(&self.buf[at..at + n])
+    }
+
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], StorageError> {
+        Ok(self.take(N)?.try_into().expect("took N bytes"))
+    }
+    fn u32(&mut self) -> Result<u32, StorageError> {
+        self.arr().map(u32::from_be_bytes)
+    }
+    fn i32(&mut self) -> Result<i32, StorageError> {
+        self.arr().map(i32::from_be_bytes)
+    }
+    fn i64(&mut self) -> Result<i64, StorageError> {
+        self.arr().map(i64::from_be_bytes)
+    }
+    fn u64(&mut self) -> Result<u64, StorageError> {
+        self.arr().map(u64::from_be_bytes)
+    }
+
+    fn len_checked(&mut self, len: u32, what: &str) -> Result<usize, StorageError> {
+        if len > FIELD_BYTES_MAX {
+            let at = self.offset() - 4;
+            return Err(self.bad(at, format!("{what} length {len} over the limit")));
+        }
+        Ok(len as usize)
+    }
+
+    fn str(&mut self, what: &str) -> Result<String, StorageError> {
+        let len = self.u32()?;
+        let len = self.len_checked(len, what)?;
+        let at = self.offset();
+        let bytes = self.take(len)?.to_vec();
+        String::from_utf8(bytes).map_err(|_| self.bad(at, format!("{what} is not UTF-8")))
+    }
+
+    fn acl(&mut self) -> Result<Arc<Vec<Acl>>, StorageError> {
+        let at = self.offset();
+        let index = self.u32()?;
+        if (index as usize) < self.acls.len() {
+            return Ok(self.acls[index as usize].clone());
+        }
+        if index as usize != self.acls.len() {
+            return Err(self.bad(at, format!("acl list {index} referenced before defined")));
+        }
+        let count = self.u32()?;
+        if count > ACL_ENTRIES_MAX {
+            return Err(self.bad(at + 4, format!("acl list of {count} entries")));
+        }
+        let mut list = Vec::new();
+        for _ in 0..count {
+            let perms = self.i32()?;
+            let scheme = self.str("acl scheme")?;
+            let id = self.str("acl id")?;
+            list.push(Acl { perms, id: Id { scheme, id } });
+        }
+        let list = if list == *self.open_acl { self.open_acl.clone() } else { Arc::new(list) };
+        self.acls.push(list.clone());
+        Ok(list)
+    }
+
+    /// The next node in pre-order, or `None` after the last one (the CRC checked then).
+    ///
+    /// # Errors
+    /// `BadSnapshot` naming the file and body offset.
+    pub fn next_node(&mut self) -> Result<Option<(u64, SnapshotNode)>, StorageError> {
+        if self.nodes_left == 0 {
+            self.finish()?;
+            return Ok(None);
+        }
+        self.nodes_left -= 1;
+        let at = self.offset();
+        let path = self.str("path")?;
+        let data_len = self.i32()?;
+        let data = match data_len {
+            -1 => None,
+            n if n < 0 => return Err(self.bad(at, format!("data length {n}"))),
+            n => {
+                let n = self.len_checked(n as u32, "data")?;
+                Some(Bytes::copy_from_slice(self.take(n)?))
+            }
+        };
+        let acl = self.acl()?;
+        let [czxid, mzxid, ctime, mtime] = [self.i64()?, self.i64()?, self.i64()?, self.i64()?];
+        let [version, cversion, aversion] = [self.i32()?, self.i32()?, self.i32()?];
+        let [ephemeral_owner, pzxid] = [self.i64()?, self.i64()?];
+        let stat = NodeStat { czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeral_owner, pzxid };
+        Ok(Some((at, SnapshotNode { path, data, acl, stat })))
+    }
+
+    /// Checks the CRC trailer and that nothing follows it.
+    fn finish(&mut self) -> Result<(), StorageError> {
+        self.crc = crc32c::crc32c_append(self.crc, &self.buf[self.crc_from..self.pos]);
+        self.crc_from = self.pos;
+        let at = self.offset();
+        let want = self.crc;
+        let stored = self.u32()?;
+        self.crc_from = self.pos;
+        if stored != want {
+            return Err(self.bad(at, format!("bad crc (stored {stored:#010x}, computed {want:#010x})")));
+        }
+        let trailing = self.buf.len() - self.pos;
+        let mut probe = [0u8; 1];
+        let more = self.inner.read(&mut probe).map_err(|e| self.bad(at + 4, format!("cannot decompress: {e}")))?;
+        if trailing > 0 || more > 0 {
+            return Err(self.bad(at + 4, "bytes after the crc".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Loads and verifies a whole snapshot: CRC, tree shape (root first, parents before
+/// children, no duplicates) and digest.
+///
+/// # Errors
+/// `Io` if the file cannot be opened; `BadSnapshot` naming the file and body offset.
+pub fn read_snapshot_in(dir: &dyn Dir, name: &str) -> Result<State, StorageError> {
+    let (mut r, header, sessions) = SnapshotReader::open(dir, name)?;
+    let mut tree = DataTree::empty();
+    while let Some((at, n)) = r.next_node()? {
+        let shape_ok = if n.path == "/" {
+            tree.node_count() == 0
+        } else {
+            tree.node_count() > 0
+                && !n.path.ends_with('/')
+                && tree.get(&n.path).is_none()
+                && path::parent_of(&n.path).is_some_and(|p| tree.get(p).is_some())
+        };
+        if !shape_ok {
+            return Err(
+                r.bad(at, format!("node {:?} out of place (root first, parents before children, once each)", n.path))
+            );
+        }
+        tree.insert_raw(&n.path, Node::new(n.data, n.acl, n.stat));
+    }
+    if tree.get("/").is_none() {
+        return Err(r.bad(r.offset(), "no root node".into()));
+    }
+    if header.digest_version == DIGEST_VERSION && tree.digest() != header.digest {
+        return Err(
+            r.bad(0, format!("tree digest {:#018x} differs from the recorded {:#018x}", tree.digest(), header.digest))
+        );
+    }
+    if header.digest_version != DIGEST_VERSION {
+        tracing::warn!(file = %r.file.display(), "snapshot digest version {} differs from ours ({DIGEST_VERSION}): digest not compared", header.digest_version);
+    }
+    Ok(State { tree, sessions, last_zxid: header.last_zxid })
+}
