@@ -6,6 +6,7 @@
 //! ```
 //! The last line is always `simulate: N seeds, V violations`; the exit status is 1 when V > 0.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -91,9 +92,12 @@ fn run_all(args: &Args) -> Totals {
                     let mut seed = args.start + job;
                     while seed < end {
                         let r = sim::run(seed, &args.opts);
+                        // Ignore a closed pipe (`| head`): the run itself still completes.
+                        let mut out = std::io::stdout().lock();
                         for line in &r.trace {
-                            println!("{line}");
+                            let _ = writeln!(out, "{line}");
                         }
+                        drop(out);
                         t.add(&r);
                         if !r.violations.is_empty() {
                             let v = r.violations.join("; ");
@@ -120,8 +124,13 @@ fn run_all(args: &Args) -> Totals {
         failures.extend(f);
     }
     failures.sort();
-    failures.iter().for_each(|(_, line)| println!("{line}"));
+    failures.iter().for_each(|(_, line)| say(line));
     total
+}
+
+/// Prints a line, ignoring a closed pipe (`simulate ... | head`).
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn main() -> ExitCode {
@@ -139,7 +148,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let t = run_all(&args);
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    say(&format!(
         "stats: {} replicas, mutation {}, {} writes and {} sync-reads acknowledged, {} slots chosen, {} crashes, {} snapshots installed, {} zxids bumped, {:.1}s on {} threads ({:.0} seeds/min)",
         args.opts.replicas,
         args.opts.mutation.name(),
@@ -152,8 +161,8 @@ fn main() -> ExitCode {
         secs,
         args.jobs.max(1),
         args.seeds as f64 * 60.0 / secs.max(1e-9)
-    );
-    println!("simulate: {} seeds, {} violations", args.seeds, t.violations);
+    ));
+    say(&format!("simulate: {} seeds, {} violations", args.seeds, t.violations));
     if t.violations > 0 {
         ExitCode::from(1)
     } else {
