@@ -1340,3 +1340,59 @@ fn check_and_remove_watches_by_type_with_a_persistent_watch() {
     mk(&mut raw, "/rwr/c");
     raw.expect_no_events();
 }
+
+/// A frame of exactly jute.maxbuffer (1,048,575) bytes is accepted; the reply may be
+/// larger (the server does not check what it sends).
+#[test]
+fn frame_of_exactly_jute_maxbuffer_is_accepted() {
+    let server = Server::start();
+    let mut raw = server.session();
+    mk(&mut raw, "/big");
+    // Header 8, path 4 + 4, data length 4, version 4.
+    let data_len = 1_048_575 - (8 + 4 + 4 + 4 + 4);
+    let set = SetDataRequest { path: "/big".into(), data: Some(Bytes::from(vec![7u8; data_len])), version: -1 };
+    assert_eq!(raw.call(OpCode::SET_DATA.0, &set).err(), 0);
+    let r = get_data(&mut raw, "/big", false);
+    assert_eq!(r.decode::<GetDataResponse>().stat.data_length as usize, data_len);
+    assert_eq!(r.body.len(), 4 + data_len + 68);
+}
+
+/// Requests pipelined behind a closeSession are not answered: the reply, then the close.
+#[test]
+fn requests_after_close_session_are_not_answered() {
+    let server = Server::start();
+    let mut raw = server.session();
+    let mut batch = Vec::new();
+    for (xid, op, body) in [
+        (5, OpCode::CLOSE_SESSION.0, vec![]),
+        (6, OpCode::GET_DATA.0, GetDataRequest { path: "/".into(), watch: false }.to_bytes().to_vec()),
+        (7, OpCode::CREATE.0, create_req("/late", None, 0).to_bytes().to_vec()),
+    ] {
+        let mut payload = RequestHeader { xid, r#type: op }.to_bytes().to_vec();
+        payload.extend(body);
+        batch.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        batch.extend(payload);
+    }
+    raw.send_raw(&batch);
+    let r = raw.recv().expect("closeSession reply");
+    assert_eq!((r.header.xid, r.zxid(), r.err()), (5, 2, 0));
+    raw.expect_closed();
+    let mut other = server.session();
+    assert_eq!(exists(&mut other, "/late", false).err(), NO_NODE);
+}
+
+/// A session that sends nothing expires between its timeout and timeout + tickTime; its
+/// connection is then closed without any frame.
+#[test]
+fn silent_session_expires_and_its_connection_closes() {
+    let server = Server::start_with(&[("tickTime", "200")]);
+    let mut raw = Raw::open(server.addr());
+    assert_eq!(raw.handshake(400).time_out, 400);
+    let since = std::time::Instant::now();
+    raw.expect_closed();
+    let waited = since.elapsed();
+    assert!(
+        (350..2000).contains(&waited.as_millis()),
+        "closed after {waited:?}, expected between the 400 ms timeout and timeout + tickTime"
+    );
+}
