@@ -5,9 +5,9 @@
 //!
 //! Checked continuously: at most one leader per ballot and per epoch; a chosen slot never
 //! changes; every replica's state digest equals at equal slots; batch zxids strictly grow.
-//! Checked at the end: every replica converged to the same state after the faults stop; the
-//! client history of writes and sync-then-reads is linearizable (which also catches any
-//! acknowledged write that got lost).
+//! Checked at the end: every replica converged to the same state after the faults stop;
+//! every acknowledged write is in the chosen log; the client history of writes and
+//! sync-then-reads is linearizable.
 
 pub mod disk;
 pub mod kv;

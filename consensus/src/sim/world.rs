@@ -158,6 +158,8 @@ pub(super) struct World {
     leaders: BTreeMap<Ballot, ServerId>,
     epochs: BTreeMap<u32, ServerId>,
     history: Vec<(u8, Op)>,
+    /// Writes answered to their client, with the slot they were applied at.
+    acked: Vec<(Slot, u32, u64)>,
     violations: Vec<String>,
     trace: Vec<String>,
     stats: Stats,
@@ -217,6 +219,7 @@ impl World {
             leaders: BTreeMap::new(),
             epochs: BTreeMap::new(),
             history: Vec::new(),
+            acked: Vec::new(),
             violations: Vec::new(),
             trace: Vec::new(),
             stats: Stats::default(),
@@ -420,12 +423,30 @@ impl World {
             for cmd in decode_batch(&data) {
                 let outcome = self.nodes[i].kv.apply(cmd.write);
                 if cmd.origin as usize == id && self.nodes[i].writes.remove(&(cmd.client, cmd.seq)) {
+                    self.acked.push((slot, cmd.client, cmd.seq));
                     self.complete(cmd.client as usize, cmd.seq, Output::Write(outcome));
                 }
             }
         }
         let d = state_digest(&self.nodes[i].kv, zxid);
         self.check_digest(i, slot, d);
+    }
+
+    /// No acknowledged write lost: each is in the chosen log at the slot it was answered
+    /// from, and every replica has applied past that slot.
+    fn check_acked_writes(&mut self) {
+        let applied_min = self.nodes.iter().map(|n| n.applied).min().unwrap_or(0);
+        for (slot, client, seq) in self.acked.clone() {
+            let present = match self.chosen.get(&slot) {
+                Some(Entry::Batch { data, .. }) => {
+                    decode_batch(data).iter().any(|c| (c.client, c.seq) == (client, seq))
+                }
+                _ => false,
+            };
+            if !present || applied_min < slot {
+                return self.violation(format!("acknowledged write {client}/{seq} at slot {slot} lost"));
+            }
+        }
     }
 
     fn check_digest(&mut self, i: usize, slot: Slot, digest: u64) {
@@ -486,6 +507,7 @@ impl World {
             let listing: Vec<String> = states.iter().enumerate().map(|(i, (a, _))| format!("s{}@{a}", i + 1)).collect();
             self.violation(format!("no convergence after faults stopped: {}", listing.join(" ")));
         }
+        self.check_acked_writes();
         let bumped = self.nodes.iter().map(|n| n.zxids_bumped).max().unwrap_or(0);
         self.stats.zxids_bumped = bumped;
         match linear::check(&self.history, LINEARIZABILITY_STEPS_MAX) {
