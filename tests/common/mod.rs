@@ -68,6 +68,8 @@ pub struct Server {
     child: Child,
     port: u16,
     log_path: PathBuf,
+    cfg_path: PathBuf,
+    overrides: Vec<(String, String)>,
     // Dropped after the child is killed (fields drop in order after `Drop::drop`).
     _dir: tempfile::TempDir,
 }
@@ -104,14 +106,23 @@ impl Server {
         let cfg_path = dir.path().join("zoo.cfg");
         std::fs::write(&cfg_path, zoo_cfg(port, &data_dir, overrides)).map_err(|e| format!("zoo.cfg: {e}"))?;
         let log_path = dir.path().join("server.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| format!("log: {e}"))?;
-        let log2 = log.try_clone().map_err(|e| format!("log: {e}"))?;
-        let mut cmd = server_command(&cfg_path, overrides);
-        cmd.current_dir(dir.path()).stdin(Stdio::null()).stdout(log).stderr(log2);
-        let child = cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
-        let mut server = Server { child, port, log_path, _dir: dir };
+        let overrides: Vec<(String, String)> =
+            overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let child = spawn(&cfg_path, &log_path, &overrides)?;
+        let mut server = Server { child, port, log_path, cfg_path, overrides, _dir: dir };
         server.wait_serving()?;
         Ok(server)
+    }
+
+    /// Kills the server and starts it again on the same port, zoo.cfg and data dir.
+    ///
+    /// # Panics
+    /// When it does not serve again within [`START_TIMEOUT`].
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.cfg_path, &self.log_path, &self.overrides).unwrap_or_else(|e| panic!("restart: {e}"));
+        self.wait_serving().unwrap_or_else(|e| panic!("restart: {e}"));
     }
 
     /// Polls `srvr` until the server reports a mode: ZooKeeper answers four-letter words a
@@ -172,6 +183,15 @@ impl Drop for Server {
     }
 }
 
+/// Starts the server process, appending its output to `log_path`.
+fn spawn(cfg_path: &Path, log_path: &Path, overrides: &[(String, String)]) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).map_err(|e| format!("log: {e}"))?;
+    let log2 = log.try_clone().map_err(|e| format!("log: {e}"))?;
+    let mut cmd = server_command(cfg_path, overrides);
+    cmd.current_dir(cfg_path.parent().expect("zoo.cfg has a directory")).stdin(Stdio::null()).stdout(log).stderr(log2);
+    cmd.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))
+}
+
 /// A port that was free on the loopback interface a moment ago.
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -201,7 +221,7 @@ fn zoo_cfg(port: u16, data_dir: &Path, overrides: &[(&str, &str)]) -> String {
     lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
-fn server_command(cfg: &Path, overrides: &[(&str, &str)]) -> Command {
+fn server_command(cfg: &Path, overrides: &[(String, String)]) -> Command {
     match target() {
         Target::Ferrozk => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ferrozk"));
