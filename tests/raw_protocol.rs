@@ -1063,22 +1063,51 @@ fn container_kind_comes_from_the_opcode_outside_multi_and_the_flag_inside() {
     assert_eq!(exists(&mut raw, "/flag4", false).err(), 0);
 }
 
-/// reconfig in a standalone server with reconfigEnabled=false (the default) is
-/// ReconfigDisabled.
+/// reconfig in a standalone server: ReconfigDisabled while reconfigEnabled=false (the
+/// default), Unimplemented when enabled; both are error txns that use a zxid. SASL without
+/// a configured login: an empty success with a null token and zxid 0; the connection stays.
 #[test]
-fn reconfig_is_disabled() {
-    let server = Server::start();
-    let mut raw = server.session();
-    let z = mk(&mut raw, "/rc");
+fn reconfig_and_sasl_in_standalone() {
     let req = ReconfigRequest {
         joining_servers: "server.2=127.0.0.1:2888:3888;2182".into(),
         leaving_servers: String::new(),
         new_members: String::new(),
         cur_config_id: -1,
     };
-    let r = raw.call(OpCode::RECONFIG.0, &req);
-    assert_eq!(r.err(), -123);
-    assert!(r.zxid() == z + 1, "reconfig reply zxid {} after {z}", r.zxid());
+    for (enabled, code) in [("false", -123), ("true", -6)] {
+        let server = Server::start_with(&[("reconfigEnabled", enabled)]);
+        let mut raw = server.session();
+        let z = mk(&mut raw, "/rc");
+        let r = raw.call(OpCode::RECONFIG.0, &req);
+        assert_eq!((r.zxid(), r.err(), r.body.len()), (z + 1, code, 0), "reconfigEnabled={enabled}");
+        if enabled == "false" {
+            let r = raw.call(OpCode::SASL.0, &SaslRequest { token: Bytes::from_static(b"token") });
+            assert_eq!((r.zxid(), r.err()), (0, 0));
+            assert_eq!(r.body, [0xff; 4], "a null token");
+            raw.expect_no_events();
+        }
+    }
+}
+
+/// [3.9 ≠ 3.8] A standard and a persistent watch on one path of one connection: 3.9
+/// (ZOOKEEPER-4466), which ferrozk follows, keeps both, so the persistent one survives the
+/// first event; 3.8 keeps one mode per path, and the standard watch replaces it.
+#[test]
+fn standard_and_persistent_watch_on_one_path() {
+    let server = Server::start();
+    let mut raw = server.session();
+    mk(&mut raw, "/both");
+    assert_eq!(raw.call(OpCode::ADD_WATCH.0, &AddWatchRequest { path: "/both".into(), mode: 0 }).err(), 0);
+    assert_eq!(get_data(&mut raw, "/both", true).err(), 0);
+    let mut counts = vec![];
+    for _ in 0..3 {
+        let z = set_data(&mut raw, "/both", None, -1).zxid();
+        let events = raw.take_events();
+        assert!(events.iter().all(|e| *e == event(event_zxid(z), ev::DATA_CHANGED, "/both")), "{events:?}");
+        counts.push(events.len());
+    }
+    let want = if is_zookeeper() { [1, 0, 0] } else { [1, 1, 1] };
+    assert_eq!(counts, want, "one event per change, never two");
 }
 
 /// A first frame that is not a ConnectRequest closes the connection without a reply;
