@@ -735,3 +735,47 @@ async fn super_digest_passes_every_acl() {
     assert_eq!(acl[0].id(), digest_id("alice:pw"), "super counts as ADMIN: no masking");
     root.delete("/private", None).await.unwrap();
 }
+
+/// After its connection is lost, the library reconnects, resumes the session and sets its
+/// watches again (SetWatches): changes made while it was away fire the watches at once,
+/// and a watch that saw no change stays set. (Persistent watches are left out: this
+/// library version never re-sends them, as `resend_watches` always picks SetWatches.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_survive_a_reconnect() {
+    let server = Server::start();
+    let c = connect(&server).await;
+    let writer = connect(&server).await;
+    mk(&writer, "/away").await;
+    mk(&writer, "/kids").await;
+    mk(&writer, "/later").await;
+    let (_, _, away_w) = c.get_and_watch_data("/away").await.unwrap();
+    let (_, born_w) = c.check_and_watch_stat("/born").await.unwrap();
+    let (_, kids_w) = c.list_and_watch_children("/kids").await.unwrap();
+    let (_, _, later_w) = c.get_and_watch_data("/later").await.unwrap();
+    let mut state = c.state_watcher();
+
+    // Take the session over from a raw connection (this closes the library's connection),
+    // change watched nodes while the library is away, then let go.
+    let id = c.session_id().0;
+    let mut thief = Raw::open(server.addr());
+    let mut req = Raw::connect_request(10_000);
+    req.session_id = id;
+    req.passwd = common::java_password(id).to_vec().into();
+    assert_eq!(thief.connect(&req).session_id, id);
+    writer.set_data("/away", b"changed", None).await.unwrap();
+    mk(&writer, "/born").await;
+    mk(&writer, "/kids/k").await;
+    drop(thief);
+    while within("reconnect", state.changed()).await != zookeeper_client::SessionState::SyncConnected {}
+
+    let (kind, path, _) = oneshot(away_w).await;
+    assert_eq!((kind, path.as_str()), (EventType::NodeDataChanged, "/away"));
+    let (kind, path, _) = oneshot(born_w).await;
+    assert_eq!((kind, path.as_str()), (EventType::NodeCreated, "/born"));
+    let (kind, path, _) = oneshot(kids_w).await;
+    assert_eq!((kind, path.as_str()), (EventType::NodeChildrenChanged, "/kids"));
+    writer.set_data("/later", b"x", None).await.unwrap();
+    let (kind, path, _) = oneshot(later_w).await;
+    assert_eq!((kind, path.as_str()), (EventType::NodeDataChanged, "/later"));
+    assert_eq!(c.get_data("/away").await.unwrap().0, b"changed");
+}

@@ -1488,3 +1488,14 @@ fn restart_keeps_tree_and_sessions() {
     req.passwd = closed.passwd.clone().into();
     assert_eq!(late.connect(&req).session_id, 0, "a closed session stays closed");
 }
+
+/// Session passwords are Java's `Random(sessionId ^ 0xB3415C00)`, so a client of an Apache
+/// ensemble can resume its session on ferrozk.
+#[test]
+fn session_password_is_javas_random() {
+    let server = Server::start();
+    for _ in 0..3 {
+        let raw = server.session();
+        assert_eq!(raw.passwd, common::java_password(raw.session_id), "session {:#x}", raw.session_id);
+    }
+}

@@ -548,3 +548,22 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A session's password as ZooKeeper computes it (`ZooKeeperServer.generatePasswd`):
+/// `new java.util.Random(sessionId ^ 0xB3415C00).nextBytes(16 bytes)`. Written out here,
+/// apart from the server's code, so tests can check it and resume any session.
+pub fn java_password(session_id: i64) -> [u8; 16] {
+    const MULTIPLIER: i64 = 0x5_DEEC_E66D;
+    const MASK: i64 = (1 << 48) - 1;
+    let mut seed = (session_id ^ 0xB341_5C00 ^ MULTIPLIER) & MASK;
+    let mut out = [0u8; 16];
+    for chunk in out.chunks_mut(4) {
+        seed = (seed.wrapping_mul(MULTIPLIER).wrapping_add(0xB)) & MASK;
+        let mut value = (seed >> 16) as i32;
+        for b in chunk {
+            *b = value as u8;
+            value >>= 8;
+        }
+    }
+    out
+}
