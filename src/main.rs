@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferrozk::config::{self, Config};
+use ferrozk::storage::RecoveryMode;
 use tracing::{error, warn};
 
 /// A ZooKeeper-compatible coordination server. Existing ZooKeeper clients (Java, Curator,
@@ -36,6 +37,11 @@ enum Command {
         /// Data directory (overrides dataDir).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// If the log or a snapshot is damaged, start from the last good point instead of
+        /// refusing to start. Everything after it is discarded, and each discarded file or
+        /// byte range is logged. Only for an operator who has no better copy.
+        #[arg(long)]
+        start_from_last_good: bool,
     },
 }
 
@@ -47,11 +53,14 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, port, data_dir } => serve(config, port, data_dir),
+        Command::Serve { config, port, data_dir, start_from_last_good } => {
+            let mode = if start_from_last_good { RecoveryMode::TruncateToLastGood } else { RecoveryMode::Strict };
+            serve(config, port, data_dir, mode)
+        }
     }
 }
 
-fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>) -> ExitCode {
+fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>, mode: RecoveryMode) -> ExitCode {
     let mut cfg = match &path {
         None => Config::default(),
         Some(p) => match config::parse_zoo_cfg(p) {
@@ -87,14 +96,15 @@ fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>) ->
     };
     let result = rt.block_on(async {
         tokio::select! {
-            r = ferrozk::server::run(cfg) => r,
+            r = ferrozk::server::run(cfg, mode) => r,
             _ = shutdown_signal() => Ok(()),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("server stopped: {e}");
+            error!("{e}");
+            eprintln!("ferrozk: {e}");
             ExitCode::FAILURE
         }
     }

@@ -6,6 +6,7 @@ pub mod commit;
 mod connection;
 pub mod driver;
 mod outbox;
+mod persist;
 mod pipeline;
 pub mod request;
 mod stats;
@@ -20,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::storage::RecoveryMode;
 pub use stats::VERSION;
 
 /// Identifies one client connection on this server.
@@ -63,26 +65,37 @@ pub fn fatal(why: &str) -> ! {
     std::process::exit(3)
 }
 
-/// Binds the client port and serves until the process is stopped.
-///
-/// # Errors
-/// When the client port cannot be bound.
-pub async fn run(config: Config) -> std::io::Result<()> {
-    let addr = SocketAddr::new(config.client_port_address, config.client_port);
-    let listener = TcpListener::bind(addr).await?;
-    info!(%addr, "ferrozk {VERSION} serving clients (standalone; data is held in memory)");
-    serve(listener, config).await
+/// Why the server could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data on disk is damaged or unreadable (the message names file and offset).
+    #[error("cannot recover the data directory: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    /// The client port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// Serves clients on an already bound listener (tests bind port 0 themselves).
+/// Recovers the data directory, binds the client port and serves until the process is
+/// stopped.
 ///
 /// # Errors
-/// Only when accepting fails fatally.
-pub async fn serve(listener: TcpListener, config: Config) -> std::io::Result<()> {
+/// When recovery finds damage, or the client port cannot be bound.
+pub async fn run(config: Config, mode: RecoveryMode) -> Result<(), ServeError> {
     let (tx, rx) = mpsc::channel(DRIVER_QUEUE_MAX);
+    let (state, log) = persist::start(&config, mode, tx.clone())?;
+    let addr = SocketAddr::new(config.client_port_address, config.client_port);
+    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    info!(%addr, data_dir = %config.data_dir.display(), "ferrozk {VERSION} serving clients (standalone)");
+    tokio::spawn(driver::Driver::new(config.clone(), state, log).run(rx));
+    accept_loop(listener, config, tx).await;
+    Ok(())
+}
+
+/// Accepts clients until the process stops; each connection gets its own task.
+async fn accept_loop(listener: TcpListener, config: Config, tx: mpsc::Sender<driver::DriverMsg>) {
     let limits = connection::ConnLimits { frame_bytes_max: config.jute_max_buffer };
     let max_per_ip = config.max_client_cnxns;
-    tokio::spawn(driver::Driver::new(config, crate::txn::State::default(), commit::Log::Memory).run(rx));
     let per_ip = Arc::new(PerIp::default());
     let next_id = AtomicU64::new(1);
     loop {
