@@ -55,7 +55,8 @@ impl Disk {
     /// may be torn, which recovery cuts off.
     pub fn crash(&mut self, rng: &mut Rng) {
         let n = self.pending.len() as u64;
-        let keep = if n == 0 { 0 } else { rng.below(n + 1) } as usize;
+        // Half the time nothing unsynced survives (the usual power loss); otherwise a prefix.
+        let keep = if n == 0 || rng.chance(500) { 0 } else { rng.below(n + 1) } as usize;
         let mut pending = std::mem::take(&mut self.pending);
         let lost = pending.split_off(keep);
         self.durable.extend(pending);

@@ -173,11 +173,18 @@ impl World {
         let observers: Vec<ServerId> = (opts.replicas as u32 + 1..=n as u32).map(ServerId).collect();
         let counter_max = if rng.chance(300) { rng.range(5, 40) as u32 } else { u32::MAX };
         let snapshot_every = rng.range(8, 60);
+        // ZooKeeper timing varies per ensemble; so does ours per seed.
+        let sync_limit = rng.range(3, 8) as u32;
+        let init_limit = sync_limit + rng.range(0, 8) as u32;
+        let heartbeat = if rng.chance(250) { 2 } else { 1 };
         let mut nodes = Vec::new();
         for i in 0..n {
             let mut cfg = Config::new(ServerId(i as u32 + 1), voters.clone(), observers.clone(), rng.next_u64());
             cfg.mutation = opts.mutation;
             cfg.zxid_counter_max = counter_max;
+            cfg.sync_limit_ticks = sync_limit;
+            cfg.init_limit_ticks = init_limit;
+            cfg.heartbeat_ticks = heartbeat;
             cfg.entries_per_message_max = rng.range(2, 32) as usize;
             let period = rng.range(TICK - 2, TICK + 2);
             nodes.push(Node::new(cfg, period, snapshot_every));
