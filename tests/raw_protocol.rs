@@ -1499,3 +1499,53 @@ fn session_password_is_javas_random() {
         assert_eq!(raw.passwd, common::java_password(raw.session_id), "session {:#x}", raw.session_id);
     }
 }
+
+/// Many requests pipelined in one write, reads mixed with writes that succeed and fail:
+/// replies come back in request order, each read sees the session's earlier writes and
+/// carries the zxid of the last one, and a write's event comes just before its reply.
+#[test]
+fn pipelined_reads_and_writes_are_answered_in_order() {
+    const ROUNDS: i32 = 100;
+    let server = Server::start();
+    let mut raw = server.session();
+    let z0 = mk(&mut raw, "/pl");
+    let mut batch = Vec::new();
+    let mut push = |xid: i32, op: OpCode, body: BytesMut| {
+        let mut payload = RequestHeader { xid, r#type: op.0 }.to_bytes();
+        payload.extend_from_slice(&body);
+        batch.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        batch.extend_from_slice(&payload);
+    };
+    for i in 0..ROUNDS {
+        let path = format!("/pl/{i}");
+        let x = 100 + 5 * i;
+        push(x, OpCode::CREATE, create_req(&path, Some(b"v"), 0).to_bytes());
+        push(x + 1, OpCode::GET_DATA, GetDataRequest { path: path.clone(), watch: false }.to_bytes());
+        push(x + 2, OpCode::CREATE, create_req(&path, None, 0).to_bytes());
+        push(x + 3, OpCode::EXISTS, ExistsRequest { path: path.clone(), watch: true }.to_bytes());
+        push(x + 4, OpCode::SET_DATA, SetDataRequest { path, data: None, version: 0 }.to_bytes());
+    }
+    raw.send_raw(&batch);
+    for i in 0..ROUNDS {
+        let path = format!("/pl/{i}");
+        let x = 100 + 5 * i;
+        // Three writes per round, each with its own zxid.
+        let z = z0 + 1 + 3 * i64::from(i);
+        let mut next = || raw.recv().expect("frame");
+        let r = next();
+        assert_eq!((r.header.xid, r.zxid(), r.err()), (x, z, 0));
+        let r = next();
+        assert_eq!((r.header.xid, r.zxid(), r.err()), (x + 1, z, 0), "the read sees the create");
+        assert_eq!(r.decode::<GetDataResponse>().data.as_deref(), Some(&b"v"[..]));
+        let r = next();
+        assert_eq!((r.header.xid, r.zxid(), r.err()), (x + 2, z + 1, -110));
+        let r = next();
+        assert_eq!((r.header.xid, r.zxid(), r.err()), (x + 3, z + 1, 0));
+        let e = next();
+        assert_eq!((e.header.xid, e.zxid()), (-1, event_zxid(z + 2)));
+        assert_eq!(e.decode::<WatcherEvent>().path, path);
+        let r = next();
+        assert_eq!((r.header.xid, r.zxid(), r.err()), (x + 4, z + 2, 0));
+    }
+    raw.expect_no_events();
+}
