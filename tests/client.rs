@@ -734,6 +734,10 @@ async fn super_digest_passes_every_acl() {
     let (acl, _) = root.get_acl("/private").await.unwrap();
     assert_eq!(acl[0].id(), digest_id("alice:pw"), "super counts as ADMIN: no masking");
     root.delete("/private", None).await.unwrap();
+    // An `auth` ACL expands to authenticated ids only: digest, not super (no provider) or ip.
+    root.create("/by-super", b"", &creator_all).await.unwrap();
+    let (acl, _) = root.get_acl("/by-super").await.unwrap();
+    assert_eq!(acl, [Acl::new(Permission::ALL, AuthId::new("digest", &hash))]);
 }
 
 /// After its connection is lost, the library reconnects, resumes the session and sets its

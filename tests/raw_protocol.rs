@@ -485,6 +485,14 @@ fn create_and_delete_check_order() {
     assert_eq!(create(&mut raw, "/eph/x", None, 0).err(), -108);
     assert_eq!(create(&mut raw, "/eph", None, 0).err(), -110);
 
+    // The ACL list is checked before the parent is looked up, and before setACL's node.
+    let no_acl = CreateRequest { path: "/missing/x".into(), data: None, acl: vec![], flags: 0 };
+    assert_eq!(raw.call(OpCode::CREATE.0, &no_acl).err(), -114);
+    let set_acl = SetAclRequest { path: "/missing".into(), acl: vec![], version: -1 };
+    assert_eq!(raw.call(OpCode::SET_ACL.0, &set_acl).err(), -114);
+    let set_acl = SetAclRequest { path: "/missing".into(), acl: open_acl(), version: -1 };
+    assert_eq!(raw.call(OpCode::SET_ACL.0, &set_acl).err(), NO_NODE);
+
     // Reads never validate the path: missing or invalid is just NoNode; exists rejects NUL.
     assert_eq!(get_data(&mut raw, "nope", false).err(), NO_NODE);
     assert_eq!(get_data(&mut raw, "/zookeeper/", false).err(), NO_NODE);
