@@ -13,9 +13,11 @@ impl Replica {
             return;
         }
         self.see_ballot(ballot);
-        // A compacted acceptor cannot report the slots the candidate is missing; refusing is
-        // safe (it is like being unreachable) and a better-informed server will win.
-        if ballot < self.promised || from_slot <= self.snap.slot {
+        // A compacted acceptor cannot report the slots the candidate is missing, and a far
+        // more advanced one would have to send them all; refusing is safe (it is like being
+        // unreachable) and a better-informed server will win.
+        let far_behind = self.chosen >= from_slot.saturating_add(self.cfg.promise_lag_max);
+        if ballot < self.promised || from_slot <= self.snap.slot || far_behind {
             let promised = self.promised;
             self.send(from, Message::Nack { ballot, promised });
             return;

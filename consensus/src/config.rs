@@ -25,6 +25,11 @@ pub struct Config {
     pub zxid_counter_max: u32,
     /// Most entries in one `Learn` or `Accept` message, so catch-up never sends unbounded frames.
     pub entries_per_message_max: usize,
+    /// An acceptor refuses to promise a candidate whose commit point is more than this many
+    /// slots behind its own: such a candidate would need the whole gap in its promises (one
+    /// huge message), and a better-informed server can win instead. This bounds a promise to
+    /// this many entries plus the leader's pipeline.
+    pub promise_lag_max: u64,
     /// Seeds this replica's own PRNG (election jitter only).
     pub seed: u64,
     /// A planted bug, for proving the simulator catches it.
@@ -44,6 +49,7 @@ impl Config {
             heartbeat_ticks: 1,
             zxid_counter_max: u32::MAX,
             entries_per_message_max: 64,
+            promise_lag_max: 10_000,
             seed,
             #[cfg(feature = "mutations")]
             mutation: Mutation::None,

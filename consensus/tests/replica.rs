@@ -329,3 +329,23 @@ fn zxids_grow_along_the_log_even_when_a_stamp_does_not() {
     ];
     assert_eq!(r.take_actions().committed, want);
 }
+
+#[test]
+fn a_candidate_far_behind_is_refused_so_promises_stay_small() {
+    // Refusing a promise is always safe (like being unreachable); it keeps a promise from
+    // carrying a long-lagging candidate's whole gap, and a better-informed server wins.
+    let mut cfg = config(2);
+    cfg.promise_lag_max = 3;
+    let mut r = Replica::new(cfg);
+    let entries = (1..=5).map(|s| (s, batch(3, s as u32, "x"))).collect();
+    r.step(s(1), Message::Learn { ballot: b(3, 1), entries });
+    drain(&mut r);
+    r.step(s(3), Message::Prepare { ballot: b(5, 3), from_slot: 2 });
+    assert_eq!(r.take_actions().send, vec![to(3, Message::Nack { ballot: b(5, 3), promised: b(3, 1) })]);
+    r.step(s(3), Message::Prepare { ballot: b(5, 3), from_slot: 3 });
+    let a = r.take_actions();
+    r.persisted(a.persist.unwrap().token);
+    let accepted =
+        (3..=5).map(|s| LogEntry { slot: s, ballot: Ballot::CHOSEN, entry: batch(3, s as u32, "x") }).collect();
+    assert_eq!(r.take_actions().send, vec![to(3, Message::Promise { ballot: b(5, 3), accepted })]);
+}

@@ -177,6 +177,7 @@ impl World {
         let sync_limit = rng.range(3, 8) as u32;
         let init_limit = sync_limit + rng.range(0, 8) as u32;
         let heartbeat = if rng.chance(250) { 2 } else { 1 };
+        let promise_lag_max = if rng.chance(500) { rng.range(1, 30) } else { 10_000 };
         let mut nodes = Vec::new();
         for i in 0..n {
             let mut cfg = Config::new(ServerId(i as u32 + 1), voters.clone(), observers.clone(), rng.next_u64());
@@ -185,6 +186,7 @@ impl World {
             cfg.sync_limit_ticks = sync_limit;
             cfg.init_limit_ticks = init_limit;
             cfg.heartbeat_ticks = heartbeat;
+            cfg.promise_lag_max = promise_lag_max;
             cfg.entries_per_message_max = rng.range(2, 32) as usize;
             let period = rng.range(TICK - 2, TICK + 2);
             nodes.push(Node::new(cfg, period, snapshot_every));
