@@ -35,6 +35,13 @@ fn drop_overtaken(merged: &mut BTreeMap<Slot, (Ballot, Entry)>, first_fresh: &BT
     }
 }
 
+fn l_seq(role: &Role) -> u64 {
+    match role {
+        Role::Leader(l) => l.seq,
+        _ => 0,
+    }
+}
+
 /// A sync waiting for its heartbeat round.
 struct PendingSync {
     id: u64,
@@ -185,7 +192,10 @@ impl Replica {
         if self.mutated_skip_recovery() {
             merged = self.log.range(c.from_slot..).map(|(s, v)| (*s, v.clone())).collect();
         }
-        let last = merged.keys().next_back().copied().unwrap_or(0).max(c.from_slot - 1);
+        // Slots learned as chosen while campaigning (a `Learn` from a leader we had not yet
+        // heard of) need no recovery; new values go above them.
+        let first_open = c.from_slot.max(self.chosen + 1);
+        let last = merged.keys().next_back().copied().unwrap_or(0).max(first_open - 1);
         let mut peers = BTreeMap::new();
         for p in self.cfg.voters.iter().chain(&self.cfg.observers).filter(|p| **p != self.cfg.id) {
             peers.insert(*p, Peer::default());
@@ -205,7 +215,7 @@ impl Replica {
             syncs: Vec::new(),
         }));
         let open: Vec<(Slot, Entry)> =
-            (c.from_slot..=last).map(|s| (s, merged.remove(&s).map_or(Entry::Noop, |(_, e)| e))).collect();
+            (first_open..=last).map(|s| (s, merged.remove(&s).map_or(Entry::Noop, |(_, e)| e))).collect();
         for chunk in open.chunks(self.cfg.entries_per_message_max.max(1)) {
             self.broadcast_accept(chunk.to_vec());
         }
@@ -454,7 +464,10 @@ impl Replica {
                     return Ok(());
                 }
                 l.syncs.push(PendingSync { id, origin, read_index, seq });
-                self.heartbeat();
+                // One round in flight at a time: syncs arriving meanwhile share the next one.
+                if self.confirmed_seq() == Some(l_seq(&self.role)) {
+                    self.heartbeat();
+                }
                 Ok(())
             }
             _ if origin != self.cfg.id => Ok(()), // forwarded to a non-leader: dropped
@@ -468,11 +481,10 @@ impl Replica {
         }
     }
 
-    /// Releases syncs whose round a quorum (self included) has acknowledged.
-    fn release_syncs(&mut self) {
-        let quorum = self.cfg.quorum();
-        let Role::Leader(l) = &mut self.role else {
-            return;
+    /// The latest heartbeat round a quorum (self included) has acknowledged.
+    fn confirmed_seq(&self) -> Option<u64> {
+        let Role::Leader(l) = &self.role else {
+            return None;
         };
         let mut acks: Vec<u64> =
             l.peers.iter().filter(|(id, _)| self.cfg.voters.contains(id)).map(|(_, p)| p.acked_seq).collect();
@@ -480,11 +492,24 @@ impl Replica {
             acks.push(l.seq);
         }
         acks.sort_unstable_by(|a, b| b.cmp(a));
-        let Some(&confirmed) = acks.get(quorum - 1) else {
+        acks.get(self.cfg.quorum() - 1).copied()
+    }
+
+    /// Releases syncs whose round a quorum has acknowledged, and starts the round that
+    /// syncs which arrived during the last one are waiting for.
+    fn release_syncs(&mut self) {
+        let Some(confirmed) = self.confirmed_seq() else {
+            return;
+        };
+        let Role::Leader(l) = &mut self.role else {
             return;
         };
         let (done, rest): (Vec<PendingSync>, Vec<PendingSync>) = l.syncs.drain(..).partition(|s| s.seq <= confirmed);
         l.syncs = rest;
+        let waiting = l.syncs.iter().any(|s| s.seq > l.seq);
+        if waiting && confirmed == l.seq {
+            self.heartbeat(); // releases nothing new: its round has just begun
+        }
         for s in done {
             if s.origin == self.cfg.id {
                 self.out.synced.push(Synced { id: s.id, read_index: s.read_index });

@@ -207,18 +207,21 @@ fn follower_learns_commit_only_for_values_of_the_committing_ballot() {
 
 #[test]
 fn sync_answers_only_after_a_quorum_confirms_the_leadership() {
-    // Read index (Raft §6.4, design.md): a heartbeat round acknowledged by a majority proves
-    // no higher ballot was chosen meanwhile; the read waits for apply through the index.
-    let mut r = leader();
+    // Read index (Raft §6.4, design.md): a heartbeat round that starts after the sync and is
+    // acknowledged by a majority proves no higher ballot was chosen meanwhile. One round is
+    // in flight at a time; syncs arriving during it share the next one.
+    let mut r = leader(); // its first round (seq 1) is still unacknowledged
     r.sync(7).unwrap();
+    r.sync(8).unwrap();
+    let a = r.take_actions();
+    assert_eq!((a.send, a.synced), (vec![], vec![]));
+    r.step(s(2), Message::HeartbeatAck { ballot: b(3, 1), seq: 1, chosen: 0 });
     let a = r.take_actions();
     let hb = Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 2 };
-    assert_eq!(a.send, vec![to(2, hb.clone()), to(3, hb)]);
-    assert_eq!(a.synced, vec![]);
-    r.step(s(2), Message::HeartbeatAck { ballot: b(3, 1), seq: 1, chosen: 0 }); // older round
-    assert_eq!(r.take_actions().synced, vec![]);
+    assert_eq!((a.send, a.synced), (vec![to(2, hb.clone()), to(3, hb)], vec![]));
     r.step(s(3), Message::HeartbeatAck { ballot: b(3, 1), seq: 2, chosen: 0 });
-    assert_eq!(r.take_actions().synced, vec![Synced { id: 7, read_index: 0 }]);
+    let want = vec![Synced { id: 7, read_index: 0 }, Synced { id: 8, read_index: 0 }];
+    assert_eq!(r.take_actions().synced, want);
 }
 
 #[test]
