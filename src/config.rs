@@ -413,7 +413,7 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
                 _ => return Err(ctx.err(format!("expected participant or observer, got {v:?}"))),
             }
         }
-        SUPER_DIGEST_KEY => {
+        SUPER_DIGEST_KEY | "DigestAuthenticationProvider.superDigest" => {
             let ok = v.split_once(':').is_some_and(|(u, h)| !u.is_empty() && !h.is_empty());
             if !ok {
                 return Err(ctx.err(format!("expected user:base64-digest, got {v:?}")));

@@ -1456,7 +1456,6 @@ fn silent_session_expires_and_its_connection_closes() {
 /// A restart keeps the tree, the Stats and the sessions (with their ephemerals); zxids go
 /// on from where they were.
 #[test]
-#[ignore = "ferrozk does not persist its state yet (src/storage is not wired into the server)"]
 fn restart_keeps_tree_and_sessions() {
     let mut server = Server::start();
     let mut raw = server.session();

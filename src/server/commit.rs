@@ -27,7 +27,7 @@ pub(super) enum Queued {
     /// A write handed to the log; answered when it is applied.
     Write { zxid: i64, xid: i32, op: OpCode, after: AfterWrite, received: Instant },
     /// A request that may run only after the writes queued before it.
-    Read { xid: i32, req: Request, received: Instant },
+    Read { xid: i32, req: Request, received: Instant, ids: Arc<Vec<Id>> },
 }
 
 /// Who sent a write and when: what its answer needs.
@@ -172,8 +172,8 @@ impl Driver {
             if !matches!(c.queue.front(), Some(Queued::Read { .. })) {
                 return;
             }
-            let Some(Queued::Read { xid, req, received }) = c.queue.pop_front() else { unreachable!() };
-            self.execute(conn, xid, req, received);
+            let Some(Queued::Read { xid, req, received, ids }) = c.queue.pop_front() else { unreachable!() };
+            self.execute(conn, xid, req, received, ids);
         }
     }
 

@@ -43,6 +43,13 @@ impl Driver {
         };
         c.stats.received += 1;
         self.stats.packets_received += 1;
+        // Auth changes the identities every later request of this connection runs with,
+        // so it takes effect on arrival; its reply still goes out in order.
+        let req = match req {
+            Request::Auth(p) => Request::AuthDone { scheme: p.scheme.clone(), ok: self.authenticate(conn, &p) },
+            other => other,
+        };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
         if is_write(&req) {
             let ids = c.ids.clone();
             let op = opcode_of(&req);
@@ -50,22 +57,25 @@ impl Driver {
             self.expiry.renew(session, now_ms());
             self.submit_for(Origin { conn, session, xid, op, ids, received }, txn_op, after);
         } else if !c.queue.is_empty() {
-            c.queue.push_back(Queued::Read { xid, req, received });
+            let ids = c.ids.clone();
+            c.queue.push_back(Queued::Read { xid, req, received, ids });
             self.expiry.renew(session, now_ms());
         } else {
+            let ids = c.ids.clone();
             self.expiry.renew(session, now_ms());
-            self.execute(conn, xid, req, received);
+            self.execute(conn, xid, req, received, ids);
         }
     }
 
-    /// Runs a request that changes no state through the log.
-    pub(super) fn execute(&mut self, conn: ConnId, xid: i32, req: Request, received: Instant) {
+    /// Runs a request that changes no state through the log, with the identities the
+    /// connection had when the request arrived.
+    pub(super) fn execute(&mut self, conn: ConnId, xid: i32, req: Request, received: Instant, ids: Arc<Vec<Id>>) {
         let Some(c) = self.conns.get(&conn) else { return };
         let Some(session) = c.session else {
             c.outbox.answered();
             return;
         };
-        let caller = Caller { conn, session, xid, ids: c.ids.clone() };
+        let caller = Caller { conn, session, xid, ids };
         let op = opcode_of(&req);
         self.dispatch(&caller, req);
         self.record_latency(conn, op, xid, received);
@@ -91,7 +101,8 @@ impl Driver {
                 self.reply_empty(c.conn, c.xid, -1, ErrorCode::Unimplemented.code());
                 self.close_conn(c.conn);
             }
-            Request::Auth(p) => self.auth(c, p),
+            Request::AuthDone { scheme, ok } => self.auth_reply(c, &scheme, ok),
+            Request::Auth(_) => unreachable!("auth is applied on arrival"),
             Request::Sasl(_) => {
                 // A server without SASL configured answers as ZooKeeper 3.8 does: zxid 0,
                 // no error, a null challenge; the client's SASL then fails on its side.
@@ -269,8 +280,10 @@ impl Driver {
         Ok(MultiResponse { results })
     }
 
-    fn auth(&mut self, c: &Caller, p: AuthPacket) {
-        let added: Option<Vec<Id>> = match p.scheme.as_str() {
+    /// Adds the identity an AuthPacket proves to the connection; false for a scheme no
+    /// provider knows (ZooKeeper has `digest` and `ip` built in).
+    fn authenticate(&mut self, conn: ConnId, p: &AuthPacket) -> bool {
+        let added: Vec<Id> = match p.scheme.as_str() {
             "digest" => {
                 let auth = String::from_utf8_lossy(&p.auth).into_owned();
                 let id = acl::digest_id(&auth);
@@ -278,29 +291,31 @@ impl Driver {
                 if self.config.super_digest.as_deref() == Some(id.as_str()) {
                     ids.push(Id { scheme: "super".into(), id: String::new() });
                 }
-                Some(ids)
+                ids
             }
-            "ip" => Some(Vec::new()),
-            _ => None,
+            "ip" => Vec::new(),
+            _ => return false,
         };
-        match added {
-            Some(new_ids) => {
-                if let Some(conn) = self.conns.get_mut(&c.conn) {
-                    let mut ids = (*conn.ids).clone();
-                    for id in new_ids {
-                        if !ids.contains(&id) {
-                            ids.push(id);
-                        }
-                    }
-                    conn.ids = Arc::new(ids);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            let mut ids = (*c.ids).clone();
+            for id in added {
+                if !ids.contains(&id) {
+                    ids.push(id);
                 }
-                self.reply_empty(c.conn, c.xid, 0, 0);
             }
-            None => {
-                info!(conn = c.conn, scheme = %p.scheme, "auth failed: unknown scheme");
-                self.reply_empty(c.conn, c.xid, 0, ErrorCode::AuthFailed.code());
-                self.close_conn(c.conn);
-            }
+            c.ids = Arc::new(ids);
+        }
+        true
+    }
+
+    /// The in-order reply to an AuthPacket: zxid 0; a failure closes the connection.
+    fn auth_reply(&mut self, c: &Caller, scheme: &str, ok: bool) {
+        if ok {
+            self.reply_empty(c.conn, c.xid, 0, 0);
+        } else {
+            info!(conn = c.conn, scheme, "auth failed: unknown scheme");
+            self.reply_empty(c.conn, c.xid, 0, ErrorCode::AuthFailed.code());
+            self.close_conn(c.conn);
         }
     }
 
@@ -488,7 +503,7 @@ fn opcode_of(req: &Request) -> OpCode {
         Request::CheckWatches(_) => OpCode::CHECK_WATCHES,
         Request::RemoveWatches(_) => OpCode::REMOVE_WATCHES,
         Request::DeleteContainer(_) => OpCode::DELETE_CONTAINER,
-        Request::Auth(_) => OpCode::AUTH,
+        Request::Auth(_) | Request::AuthDone { .. } => OpCode::AUTH,
         Request::SetWatches(_) => OpCode::SET_WATCHES,
         Request::Sasl(_) => OpCode::SASL,
         Request::GetEphemerals(_) => OpCode::GET_EPHEMERALS,

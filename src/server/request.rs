@@ -34,6 +34,11 @@ pub enum Request {
     /// deleteContainer (20) sent by a client: ZooKeeper treats it as a plain write.
     DeleteContainer(String),
     Auth(AuthPacket),
+    /// An AuthPacket whose identity was already added on arrival; only its reply is left.
+    AuthDone {
+        scheme: String,
+        ok: bool,
+    },
     SetWatches(SetWatches2),
     Sasl(SaslRequest),
     GetEphemerals(GetEphemeralsRequest),
