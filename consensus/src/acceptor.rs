@@ -61,8 +61,10 @@ impl Replica {
         let mut slots = Vec::with_capacity(entries.len());
         for (slot, entry) in entries {
             slots.push(slot);
-            let known_chosen = self.log.get(&slot).is_some_and(|(b, _)| *b == Ballot::CHOSEN);
-            if slot > self.snap.slot && !known_chosen {
+            // Already known chosen, or a retransmission of what we hold: nothing to write.
+            // The reply still waits for the latest write, which covers the earlier one.
+            let held = self.log.get(&slot).is_some_and(|(b, e)| *b == Ballot::CHOSEN || (*b == ballot && *e == entry));
+            if slot > self.snap.slot && !held {
                 self.persist_entry(slot, ballot, entry);
             }
         }
