@@ -342,3 +342,80 @@ def test_getdata_on_missing_node_sets_no_watch(raw, server, wbase):
     raw.sock.settimeout(0.5)
     with pytest.raises(socket.timeout):
         raw.read_reply()
+
+
+# ---------------------------------------------------------------------------
+# SetWatches: what a client sends after it reconnects (possibly to another server)
+
+SET_WATCHES, SET_WATCHES2 = 101, 105
+
+
+def str_vec(items) -> bytes:
+    return i32(len(items)) + b"".join(string(s) for s in items)
+
+
+def test_set_watches_made_up_events_then_reply(raw, server, wbase):
+    def create(p):
+        rep = raw.call(CREATE, create_body(p))
+        assert rep.err == OK, p
+        return rep.zxid
+
+    for name in ("changed", "same", "gone", "parent", "quiet"):
+        create(f"{wbase}/{name}")
+    z0 = raw.call(PING, xid=-2).zxid
+    assert raw.call(rawzk.SET_DATA, string(f"{wbase}/changed") + buf(b"x") + i32(-1)).err == OK
+    assert raw.call(DELETE, string(f"{wbase}/gone") + i32(-1)).err == OK
+    create(f"{wbase}/born")
+    create(f"{wbase}/parent/kid")
+
+    with RawClient(server.port) as c:
+        c.start_session()
+        w = lambda n: f"{wbase}/{n}"  # noqa: E731
+        body = (i64(z0)
+                + str_vec([w("changed"), w("same"), w("gone")])
+                + str_vec([w("born"), w("absent")])
+                + str_vec([w("parent"), w("quiet"), w("gone")]))
+        c.send(SET_WATCHES, body, xid=-8)
+        frames = []
+        for _ in range(20):  # bounded: at most a handful of events, then the reply
+            rep = c.read_reply()
+            if rep.xid != -1:
+                break
+            frames.append(rawzk.parse_event(rep))
+        assert (rep.xid, rep.err) == (-8, OK), "SetWatches is answered with xid -8"
+        assert frames == [
+            (NODE_DATA_CHANGED, SYNC_CONNECTED, w("changed")),
+            (NODE_DELETED, SYNC_CONNECTED, w("gone")),
+            (NODE_CREATED, SYNC_CONNECTED, w("born")),
+            (NODE_CHILDREN_CHANGED, SYNC_CONNECTED, w("parent")),
+            (NODE_DELETED, SYNC_CONNECTED, w("gone")),
+        ], "events made up from relativeZxid, all before the reply"
+
+        # The watches that did not fire are registered; those that fired are not.
+        assert raw.call(rawzk.SET_DATA, string(w("changed")) + buf(b"y") + i32(-1)).err == OK
+        assert raw.call(rawzk.SET_DATA, string(w("same")) + buf(b"y") + i32(-1)).err == OK
+        create(w("absent"))
+        create(w("quiet") + "/kid")
+        c.call(PING, xid=-2)
+        assert c.events == [
+            (NODE_DATA_CHANGED, SYNC_CONNECTED, w("same")),
+            (NODE_CREATED, SYNC_CONNECTED, w("absent")),
+            (NODE_CHILDREN_CHANGED, SYNC_CONNECTED, w("quiet")),
+        ]
+
+
+def test_set_watches2_persistent_get_no_made_up_events(raw, server, wbase):
+    z0 = raw.call(CREATE, create_body(f"{wbase}/p")).zxid
+    assert raw.call(rawzk.SET_DATA, string(f"{wbase}/p") + buf(b"x") + i32(-1)).err == OK
+    with RawClient(server.port) as c:
+        c.start_session()
+        empty = i32(0)
+        body = (i64(z0 - 1) + empty + empty + empty
+                + str_vec([f"{wbase}/p"]) + str_vec([wbase]))
+        rep = c.call(SET_WATCHES2, body, xid=-8)
+        assert (rep.xid, rep.err) == (-8, OK)
+        assert c.events == [], "persistent watches get no catch-up events"
+        assert raw.call(rawzk.SET_DATA, string(f"{wbase}/p") + buf(b"y") + i32(-1)).err == OK
+        c.call(PING, xid=-2)
+        # one event per connection, though both the persistent and the recursive watch match
+        assert c.events == [(NODE_DATA_CHANGED, SYNC_CONNECTED, f"{wbase}/p")]
