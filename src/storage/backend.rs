@@ -71,6 +71,15 @@ pub trait Dir: Send + Sync + std::fmt::Debug {
     /// The file does not exist or cannot be opened.
     fn open(&self, name: &str) -> io::Result<Box<dyn Backend>>;
 
+    /// Opens an existing file for reading only (the inspection tools, which must work on a
+    /// directory they may not write).
+    ///
+    /// # Errors
+    /// The file does not exist or cannot be opened.
+    fn open_read(&self, name: &str) -> io::Result<Box<dyn Backend>> {
+        self.open(name)
+    }
+
     /// Creates a new, empty file; fails if one of that name exists.
     ///
     /// # Errors
@@ -195,6 +204,10 @@ impl Dir for FsDir {
     fn open(&self, name: &str) -> io::Result<Box<dyn Backend>> {
         let file = OpenOptions::new().read(true).write(true).open(self.file(name))?;
         Ok(Box::new(FileBackend::new(file)))
+    }
+
+    fn open_read(&self, name: &str) -> io::Result<Box<dyn Backend>> {
+        Ok(Box::new(FileBackend::new(File::open(self.file(name))?)))
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn Backend>> {

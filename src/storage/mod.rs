@@ -32,6 +32,7 @@ pub mod purge;
 pub mod recovery;
 pub mod segment;
 pub mod snapshot;
+pub mod tools;
 pub mod wal;
 
 #[cfg(test)]

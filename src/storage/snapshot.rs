@@ -229,7 +229,7 @@ impl SnapshotReader {
         name: &str,
     ) -> Result<(SnapshotReader, SnapshotHeader, BTreeMap<i64, i32>), StorageError> {
         let file = dir.file(name);
-        let backend = dir.open(name).map_err(|e| StorageError::io(&file, e))?;
+        let backend = dir.open_read(name).map_err(|e| StorageError::io(&file, e))?;
         let mut r = SnapshotReader {
             file,
             inner: FrameDecoder::new(BackendReader::new(backend)),

@@ -111,6 +111,13 @@ fn record_offsets(disk: &SimDisk, name: &str) -> Vec<u64> {
     out
 }
 
+/// Where the last record of a segment ends.
+fn data_end(disk: &SimDisk, name: &str) -> u64 {
+    let last = record_offsets(disk, name).last().copied().unwrap();
+    let len = disk.contents(name)[last as usize..last as usize + 4].iter().fold(0u64, |a, b| a << 8 | u64::from(*b));
+    last + 8 + len
+}
+
 // Design.md, Storage: nothing acknowledged is lost whatever crashes. A crash during the
 // fsync of the last batch may keep any prefix of it (torn at a seeded byte), never less
 // than what was synced before.
@@ -171,12 +178,7 @@ fn torn_tail_is_cut_with_its_size() {
     let disk = SimDisk::new("/sim");
     let mut w = wal(&disk, 0);
     write_all(&mut w, &txns, 3);
-    let end = record_offsets(&disk, "log.0000000000000001").last().copied().unwrap();
-    let end = end
-        + 8
-        + disk.contents("log.0000000000000001")[end as usize..end as usize + 4]
-            .iter()
-            .fold(0u64, |a, b| a << 8 | u64::from(*b));
+    let end = data_end(&disk, "log.0000000000000001");
     drop(w);
     // Half a record after the last one, as a crash mid-write leaves it.
     let mut framed = Vec::new();
@@ -521,4 +523,178 @@ fn real_files_write_snapshot_roll_purge_recover() {
     let rec = super::recover(&opts, RecoveryMode::Strict).unwrap();
     assert_eq!(rec.replayed, 10);
     assert_same(&rec.state, &state_at(&more, 70));
+}
+
+fn bench_dir() -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    match std::env::var_os("FERROZK_BENCH_DIR") {
+        Some(d) => (None, d.into()),
+        None => {
+            let t = tempfile::tempdir().unwrap();
+            let p = t.path().to_owned();
+            (Some(t), p)
+        }
+    }
+}
+
+/// Figures, not a timed test: records per second with fsync for several group sizes.
+/// `cargo test --release --lib storage::tests::bench_group_commit -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_group_commit() {
+    let data = Bytes::from(vec![b'x'; 100]);
+    for group in [1usize, 4, 16, 64, 256] {
+        let (_keep, root) = bench_dir();
+        let opts = StorageOptions::new(&root.join(format!("g{group}")), &root.join(format!("g{group}")));
+        let mut w = Wal::open(&opts, 0).unwrap();
+        let records = (group * 200).clamp(1000, 20_000);
+        let started = std::time::Instant::now();
+        for z in 1..=records as i64 {
+            let mut t = txn(z, S1, create(&format!("/bench/n{z:010}"), None, 0, CreateKind::Create));
+            if let TxnOp::Create(c) = &mut t.op {
+                c.data = Some(data.clone());
+            }
+            w.append(&t).unwrap();
+            if z as usize % group == 0 {
+                w.sync().unwrap();
+            }
+        }
+        w.sync().unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "group {group:>4}: {records} records in {secs:.2} s = {:.0} records/s, {:.0} fsyncs/s",
+            records as f64 / secs,
+            (records / group) as f64 / secs
+        );
+    }
+}
+
+/// Figures: snapshot write/load of 1 000 000 znodes of 100 bytes under 10 parents (the
+/// issue's restart and size targets).
+#[test]
+#[ignore]
+fn bench_snapshot_million() {
+    let (_keep, root) = bench_dir();
+    let opts = StorageOptions::new(&root.join("snap"), &root.join("snap"));
+    let mut state = State::default();
+    let mut z = 0;
+    let mut next = |op| {
+        z += 1;
+        txn(z, S1, op)
+    };
+    let data = Bytes::from(vec![b'v'; 100]);
+    apply(&mut state, &next(TxnOp::CreateSession { timeout_ms: 30_000 }));
+    for p in 0..10 {
+        apply(&mut state, &next(create(&format!("/p{p}"), None, 0, CreateKind::Create)));
+    }
+    let started = std::time::Instant::now();
+    for i in 0..1_000_000 {
+        let mut t = next(create(&format!("/p{}/node{i:07}", i % 10), None, 0, CreateKind::Create));
+        if let TxnOp::Create(c) = &mut t.op {
+            c.data = Some(data.clone());
+        }
+        let applied = apply(&mut state, &t);
+        assert!(!matches!(applied.result, crate::txn::OpResult::Error(_)), "{applied:?}");
+    }
+    assert_eq!(state.tree.node_count(), 1_000_014);
+    println!("built 1M nodes in {:.2} s", started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
+    let path = write_snapshot(&opts, &state).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    println!(
+        "snapshot written in {:.2} s, {} bytes ({:.1} bytes/znode)",
+        started.elapsed().as_secs_f64(),
+        size,
+        size as f64 / 1e6
+    );
+    let started = std::time::Instant::now();
+    let dir = FsDir::existing(&opts.snap_dir());
+    let (mut r, _, _) = super::snapshot::SnapshotReader::open(&dir, &snapshot_name(state.last_zxid)).unwrap();
+    let mut n = 0;
+    while r.next_node().unwrap().is_some() {
+        n += 1;
+    }
+    println!("read {n} nodes without building the tree in {:.2} s", started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
+    let rec = super::recover(&opts, RecoveryMode::Strict).unwrap();
+    println!("recovered in {:.2} s", started.elapsed().as_secs_f64());
+    assert_eq!(rec.state.tree.digest(), state.tree.digest());
+}
+
+#[test]
+fn utc_times_format_like_iso_8601() {
+    use super::tools::utc;
+    assert_eq!(utc(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    assert_eq!(utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    assert_eq!(utc(-1), "1969-12-31T23:59:59.999Z");
+}
+
+#[test]
+fn inspect_summarises_and_reports_damage_without_changing_anything() {
+    let txns = workload(40);
+    let disk = two_snapshots(&txns);
+    let text = super::tools::inspect_in(&disk, &disk).unwrap();
+    assert!(text.contains("snapshot.0000000000000028.lz4  zxid 0x28"), "{text}");
+    assert!(text.contains("nodes  2 sessions  ok"), "{text}");
+    assert!(text.contains("log.0000000000000001"), "{text}");
+    assert!(text.contains("zxids 0x1..0x14 (20 records)  ends clean at offset"), "{text}");
+    assert!(
+        text.ends_with("summary: 2 snapshots, 2 segments, 40 records, zxids 0x1..0x28; damage found: 0\n"),
+        "{text}"
+    );
+
+    let offsets = record_offsets(&disk, "log.0000000000000001");
+    disk.flip_bit("log.0000000000000001", offsets[4] + 9, 0);
+    disk.flip_bit(&snapshot_name(20), 40, 2);
+    let mut f = disk.open("log.0000000000000015").unwrap();
+    f.write_at(data_end(&disk, "log.0000000000000015"), &[1, 2, 3]).unwrap();
+    let before: Vec<Vec<u8>> = disk.names().iter().map(|n| disk.contents(n)).collect();
+    let text = super::tools::inspect_in(&disk, &disk).unwrap();
+    assert!(
+        text.contains(&format!(
+            "DAMAGED: bad crc at offset {} (a valid record follows at offset {})",
+            offsets[4], offsets[5]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("snapshot.0000000000000014.lz4"), "{text}");
+    assert!(text.contains("torn tail: 3 bytes after offset"), "{text}");
+    assert!(text.ends_with("damage found: 2\n"), "{text}");
+    let after: Vec<Vec<u8>> = disk.names().iter().map(|n| disk.contents(n)).collect();
+    assert!(before == after, "inspect must not change files");
+}
+
+#[test]
+fn dump_log_prints_one_line_per_record() {
+    let txns = workload(14);
+    let disk = SimDisk::new("/sim");
+    write_all(&mut wal(&disk, 0), &txns, 5);
+    let text = super::tools::dump_log_in(&disk, "log.0000000000000001").unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "log.0000000000000001: ferrozk log segment, first zxid 0x1, follows zxid 0x0");
+    assert_eq!(
+        lines[1],
+        "2023-11-14T22:13:20.001Z session 0x100000000000001 cxid 0x1 zxid 0x1 createSession timeout=30000 (offset 32)"
+    );
+    assert!(
+        lines[3].contains("zxid 0x3 create /n3 data=\"value\" acl=[world:anyone:cdrwa] flags=0 kind=Create (offset"),
+        "{text}"
+    );
+    assert!(lines[9].contains("create /n9 data=null"), "{text}");
+    assert!(lines[13].contains("delete /n12 version=-1"), "{text}");
+    assert!(lines[15].starts_with("14 records; ends clean at offset"), "{text}");
+}
+
+#[test]
+fn dump_snapshot_prints_nodes_and_sessions() {
+    let state = rich_state();
+    let disk = SimDisk::new("/sim");
+    write_snapshot_in(&disk, &state).unwrap();
+    let text = super::tools::dump_snapshot_in(&disk, &snapshot_name(state.last_zxid), true).unwrap();
+    assert!(text.starts_with("snapshot.000000000000000b.lz4: ferrozk snapshot v1, zxid 0xb"), "{text}");
+    assert!(text.contains(&format!("ZNode Details (count={}):", state.tree.node_count())), "{text}");
+    assert!(text.contains("----\n/app/null\n  cZxid = 0x3\n"), "{text}");
+    assert!(text.contains("  acl = [digest:u:hash=:r,world:anyone:r]\n  dataLength = 6\n  data=\"secret\""), "{text}");
+    assert!(text.contains("Session Details (sid, timeout, ephemeralCount):\n0x100000000000001, 30000, 1\n0x100000000000002, 4000, 0\n"), "{text}");
+    assert!(text.ends_with("crc ok, digest ok\n"), "{text}");
 }
