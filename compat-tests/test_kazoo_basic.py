@@ -421,6 +421,7 @@ def test_session_expiry_deletes_ephemerals(zk, make_client, proxy, base):
     assert deleted.wait(20), "ephemeral not deleted after the session expired"
     elapsed = time.monotonic() - t0
     assert elapsed >= 2.5, f"session expired after only {elapsed:.1f}s (timeout 4 s)"
+    assert elapsed <= 9.0, f"session expired only after {elapsed:.1f}s (timeout 4 s, tick 2 s)"
     wait_until(lambda: children, 5, what="NodeChildrenChanged on the parent")
     assert children[0].type == EventType.CHILD
     assert zk.exists(f"{base}/eph") is None
@@ -429,6 +430,30 @@ def test_session_expiry_deletes_ephemerals(zk, make_client, proxy, base):
     # When it can reach the server again, the client learns that its session is gone.
     proxy.accept()
     wait_until(lambda: KazooState.LOST in states, 20, what="victim LOST (session expired)")
+
+
+def test_pings_keep_an_idle_session_alive(make_client, zk, base):
+    c = make_client(timeout=4.0)
+    c.create(f"{base}/eph", b"", ephemeral=True)
+    sid = c.client_id[0]
+    lost = []
+    c.add_listener(lambda state: state != KazooState.CONNECTED and lost.append(state))
+    time.sleep(7)  # idle for longer than the session timeout: only pings flow
+    assert lost == [], f"idle client lost its connection: {lost}"
+    assert c.client_id[0] == sid
+    assert zk.exists(f"{base}/eph").ephemeralOwner == sid
+
+
+def test_many_children(zk, base):
+    for batch in range(5):
+        t = zk.transaction()
+        for i in range(100):
+            t.create(f"{base}/c{batch:02d}-{i:03d}", b"x" * 10)
+        assert all(isinstance(r, str) for r in t.commit())
+    children, st = zk.get_children(base, include_data=True)
+    assert len(children) == 500 == st.numChildren
+    assert st.cversion == 500
+    assert len(set(children)) == 500
 
 
 def test_reconnect_keeps_session(zk, make_client, proxy, base):

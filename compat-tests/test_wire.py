@@ -419,3 +419,21 @@ def test_set_watches2_persistent_get_no_made_up_events(raw, server, wbase):
         c.call(PING, xid=-2)
         # one event per connection, though both the persistent and the recursive watch match
         assert c.events == [(NODE_DATA_CHANGED, SYNC_CONNECTED, f"{wbase}/p")]
+
+
+def test_path_characters(raw, wbase):
+    def create(name):
+        return raw.call(CREATE, create_body(f"{wbase}/{name}")).err
+
+    assert create("ünïcödé-名前") == OK
+    assert create("with space") == OK
+    assert create("😀") == BAD_ARGUMENTS, "characters outside the BMP are rejected"
+    assert create("a\x01b") == BAD_ARGUMENTS
+    assert create("a\x7fb") == BAD_ARGUMENTS
+    assert create(".") == BAD_ARGUMENTS
+    assert create("..") == BAD_ARGUMENTS
+    assert create("...") == OK
+    assert create(".hidden") == OK
+    rep = raw.call(GET_CHILDREN, string(wbase) + boolean(False))
+    assert sorted(rep.body.strings()) == sorted(
+        ["ünïcödé-名前", "with space", "...", ".hidden"])

@@ -1,0 +1,280 @@
+"""Runs one stream against one server and records everything the server sent.
+
+Ops are grouped into batches: a run of consecutive ops of one session. A batch is sent
+pipelined (all requests written before any reply is read), then its replies and the
+notifications between them are read in arrival order. Then every other open session sends
+a ping and reads up to the ping's reply, which collects every notification the batch
+caused (a server queues a change's notifications before the writer's reply, and each
+connection's output is FIFO). So the whole transcript is deterministic and the two
+servers' transcripts can be compared entry by entry.
+
+A batch is cut before an auth packet (ZooKeeper answers auth at once, ahead of earlier
+pipelined requests, so an auth only goes out on an idle connection), and after a
+closeSession or an auth with an unknown scheme (the server closes the connection).
+Sessions open lazily at their first op; a closed session index gets a new session at its
+next op; a connection closed by a failed auth resumes its session (id + password).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from . import wire as w
+from .gen import Ctx, Op, encode
+
+SESSION_TIMEOUT_MS = 30000
+REPLY_WAIT_S = 10.0
+CLOSE_WAIT_S = 3.0
+
+
+@dataclass
+class Entry:
+    op: int          # index of the op it belongs to (len(ops) for the final closes)
+    sess: int        # session index that received it
+    kind: str        # open, resume, reply, event, ping, closed, fault
+    data: dict
+
+
+@dataclass
+class Session:
+    conn: w.Conn | None
+    sid: int
+    passwd: bytes
+    gen: int
+    open: bool
+
+
+def decode_stat(r: w.Reader) -> dict:
+    return r.stat()
+
+
+def decode_multi(r: w.Reader, read: bool) -> list[tuple]:
+    out = []
+    while True:
+        t, done, err = r.i32(), r.boolean(), r.i32()
+        if done:
+            out.append(("end", t, err))
+            return out
+        if t == -1:
+            out.append(("error", err, r.i32()))
+        elif t == w.CREATE:
+            out.append(("create", r.string()))
+        elif t in (w.CREATE2, w.CREATE_CONTAINER, w.CREATE_TTL):
+            out.append(("create2", t, r.string(), r.stat()))
+        elif t == w.SET_DATA:
+            out.append(("set", r.stat()))
+        elif t in (w.DELETE, w.CHECK):
+            out.append(("op", t))
+        elif t == w.GET_DATA and read:
+            out.append(("data", r.buf(), r.stat()))
+        elif t == w.GET_CHILDREN and read:
+            out.append(("children", r.strings()))
+        else:
+            out.append(("unknown", t, r.rest().hex()))
+            return out
+
+
+def decode_reply(opcode: int, meta: dict, r: w.Reader) -> dict:
+    """Body of a successful reply."""
+    if opcode == w.CREATE:
+        return {"path": r.string()}
+    if opcode in (w.CREATE2, w.CREATE_CONTAINER, w.CREATE_TTL):
+        return {"path": r.string(), "stat": r.stat()}
+    if opcode in (w.EXISTS, w.SET_DATA, w.SET_ACL):
+        return {"stat": r.stat()}
+    if opcode == w.GET_DATA:
+        return {"data": r.buf(), "stat": r.stat()}
+    if opcode == w.GET_CHILDREN:
+        return {"children": r.strings()}
+    if opcode == w.GET_CHILDREN2:
+        return {"children": r.strings(), "stat": r.stat()}
+    if opcode == w.GET_ACL:
+        return {"acl": r.acls(), "stat": r.stat()}
+    if opcode == w.SYNC:
+        return {"path": r.string()}
+    if opcode == w.GET_EPHEMERALS:
+        return {"ephemerals": r.strings()}
+    if opcode == w.GET_ALL_CHILDREN:
+        return {"count": r.i32()}
+    if opcode == w.WHO_AM_I:
+        n = r.i32()
+        return {"who": [(r.string(), r.string()) for _ in range(max(n, 0))]}
+    if opcode == w.ADD_WATCH:
+        return {"errresp": r.i32()} if not r.at_end() else {}
+    if opcode in (w.MULTI, w.MULTI_READ):
+        return {"results": decode_multi(r, opcode == w.MULTI_READ)}
+    return {}
+
+
+class SideRunner:
+    def __init__(self, port: int, root: str, ops: list[Op], label: str = ""):
+        self.port = port
+        self.root = root
+        self.ops = ops
+        self.label = label
+        self.ctx = Ctx(root)
+        self.sessions: dict[int, Session] = {}
+        self.entries: list[Entry] = []
+        self.gens: dict[int, int] = {}
+        self.fault = False
+        self.requests = 0
+
+    # ---- sessions ----------------------------------------------------------------------
+    def _open(self, s: int, op_index: int):
+        old = self.sessions.get(s)
+        if old is not None and old.open and old.conn is None:
+            # Resume the session on a new connection (after a failed auth closed it).
+            conn = w.Conn(self.port, timeout=REPLY_WAIT_S)
+            to, sid, pw, ro = conn.connect(SESSION_TIMEOUT_MS, old.sid, old.passwd)
+            old.conn = conn
+            self.entries.append(Entry(op_index, s, "resume", {
+                "timeout": to, "same_session": sid == old.sid, "same_passwd": pw == old.passwd,
+                "ro": ro}))
+            return
+        gen = self.gens.get(s, -1) + 1
+        self.gens[s] = gen
+        conn = w.Conn(self.port, timeout=REPLY_WAIT_S)
+        to, sid, pw, ro = conn.connect(SESSION_TIMEOUT_MS)
+        self.sessions[s] = Session(conn, sid, pw, gen, True)
+        self.entries.append(Entry(op_index, s, "open", {
+            "timeout": to, "sid": sid, "gen": gen, "pwlen": len(pw), "ro": ro}))
+
+    def _ensure(self, s: int, op_index: int):
+        sess = self.sessions.get(s)
+        if sess is None or not sess.open or sess.conn is None:
+            self._open(s, op_index)
+
+    def close_all(self):
+        for sess in self.sessions.values():
+            if sess.conn is not None:
+                sess.conn.close()
+
+    # ---- batches -----------------------------------------------------------------------
+    @staticmethod
+    def batches(ops: list[Op]) -> list[list[int]]:
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i, op in enumerate(ops):
+            cut = bool(cur) and (ops[cur[-1]].s != op.s or op.kind == "auth"
+                                 or ends_connection(ops[cur[-1]]))
+            if cut:
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
+    def run(self) -> list[Entry]:
+        try:
+            for batch in self.batches(self.ops):
+                self._batch(batch)
+            # The end: close every open session, one at a time, and collect the events.
+            end = len(self.ops)
+            for s in sorted(self.sessions):
+                sess = self.sessions[s]
+                if not sess.open:
+                    continue
+                self._ensure(s, end)
+                self._send_and_read(s, [(end, Op(s, "close", {}))])
+                self._barrier(s, end)
+        except (w.Closed, w.Timeout, ValueError, OSError) as e:
+            self.fault = True
+            self.entries.append(Entry(self._last_op(), -1, "fault", {"what": f"{type(e).__name__}: {e}"}))
+        finally:
+            self.close_all()
+        return self.entries
+
+    def _last_op(self) -> int:
+        return self.entries[-1].op if self.entries else 0
+
+    def _batch(self, batch: list[int]):
+        s = self.ops[batch[0]].s
+        self._ensure(s, batch[0])
+        self._send_and_read(s, [(i, self.ops[i]) for i in batch])
+        self._barrier(s, batch[-1])
+
+    def _send_and_read(self, s: int, items: list[tuple[int, Op]]):
+        sess = self.sessions[s]
+        conn = sess.conn
+        pending = []
+        for i, op in items:
+            opcode, body, meta = encode(op, self.ctx)
+            xid = w.AUTH_XID if opcode == w.AUTH else None
+            xid = conn.send(opcode, body, xid=xid)
+            self.requests += 1
+            pending.append((i, op, opcode, meta, xid))
+        for i, op, opcode, meta, xid in pending:
+            while True:
+                frame = conn.read_frame()
+                r = w.Reader(frame)
+                rxid, zxid, err = r.i32(), r.i64(), r.i32()
+                if rxid == w.NOTIFICATION_XID:
+                    self.entries.append(Entry(i, s, "event", {
+                        "zxid": zxid, "err": err, "type": r.i32(), "state": r.i32(),
+                        "path": r.string(), "rest": r.rest()}))
+                    continue
+                break
+            data = {"xid_ok": rxid == xid, "zxid": zxid, "err": err, "opcode": opcode,
+                    "meta": meta, "op": op}
+            if rxid != xid:
+                data["xid"] = rxid
+            if err == 0:
+                try:
+                    data["body"] = decode_reply(opcode, meta, r)
+                except ValueError as e:
+                    data["body"] = {"undecodable": str(e)}
+                self._note_sequential(op, opcode, meta, data["body"])
+            data["rest"] = r.rest()
+            self.entries.append(Entry(i, s, "reply", data))
+        last_i, last = items[-1]
+        if last.kind == "close" or (last.kind == "auth" and self.entries[-1].kind == "reply"
+                                    and self.entries[-1].data.get("err") != 0):
+            closed = conn.closed_by_server(CLOSE_WAIT_S)
+            self.entries.append(Entry(last_i, s, "closed", {"closed": closed}))
+            conn.close()
+            sess.conn = None
+            if last.kind == "close":
+                sess.open = False
+
+    def _note_sequential(self, op: Op, opcode: int, meta: dict, body: dict):
+        if op.kind == "create" and op.a.get("flags") in (2, 3, 6) and "path" in body:
+            self.ctx.seq.append(body["path"])
+        if op.kind == "multi":
+            for (t, sub), res in zip(meta.get("subs", []), body.get("results", [])):
+                if sub.get("t") == "create" and sub.get("flags") in (2, 3, 6) and \
+                        res[0] in ("create", "create2"):
+                    self.ctx.seq.append(res[1] if res[0] == "create" else res[2])
+
+    def _barrier(self, s: int, op_index: int):
+        for o in sorted(self.sessions):
+            sess = self.sessions[o]
+            if o == s or not sess.open or sess.conn is None:
+                continue
+            conn = sess.conn
+            conn.send(w.PING, b"", xid=w.PING_XID)
+            self.requests += 1
+            while True:
+                r = w.Reader(conn.read_frame())
+                rxid, zxid, err = r.i32(), r.i64(), r.i32()
+                if rxid == w.NOTIFICATION_XID:
+                    self.entries.append(Entry(op_index, o, "event", {
+                        "zxid": zxid, "err": err, "type": r.i32(), "state": r.i32(),
+                        "path": r.string(), "rest": r.rest()}))
+                    continue
+                self.entries.append(Entry(op_index, o, "ping", {
+                    "xid": rxid, "zxid": zxid, "err": err, "rest": r.rest()}))
+                break
+
+
+def ends_connection(op: Op) -> bool:
+    return op.kind == "close" or (op.kind == "auth" and op.a.get("scheme") not in ("digest", "ip"))
+
+
+def run_side(port: int, root: str, ops: list[Op]) -> tuple[list[Entry], bool, int]:
+    runner = SideRunner(port, root, ops)
+    t0 = time.monotonic()
+    entries = runner.run()
+    _ = time.monotonic() - t0
+    return entries, runner.fault, runner.requests
