@@ -69,6 +69,8 @@ pub struct Config {
     pub reconfig_enabled: bool,
     pub jute_max_buffer: u32,
     pub snap_count: u64,
+    /// `enforceQuota` (`zookeeper.enforceQuota`): hard quota limits answer QuotaExceeded.
+    pub enforce_quota: bool,
     /// `forceSync`: fsync the log before answering (anything but `no` means yes). Off is
     /// for tests and benchmarks only; the server logs it as unsafe.
     pub force_sync: bool,
@@ -113,6 +115,7 @@ impl Default for Config {
             reconfig_enabled: false,
             jute_max_buffer: 0xfffff,
             snap_count: 100_000,
+            enforce_quota: false,
             force_sync: true,
             prealloc_bytes: 64 << 20,
             autopurge_snap_retain_count: 3,
@@ -392,6 +395,7 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
         "standaloneEnabled" => cfg.standalone_enabled = ctx.boolean(v)?,
         "jute.maxbuffer" => cfg.jute_max_buffer = ctx.positive_decoded(v)?,
         "snapCount" => cfg.snap_count = u64::from(ctx.positive_decoded(v)?),
+        "enforceQuota" | "zookeeper.enforceQuota" => cfg.enforce_quota = ctx.boolean(v)?,
         "forceSync" | "zookeeper.forceSync" => cfg.force_sync = v != "no",
         "preAllocSize" | "zookeeper.preAllocSize" => cfg.prealloc_bytes = u64::from(ctx.positive_decoded(v)?) * 1024,
         "znode.container.checkIntervalMs" => cfg.container_check_interval_ms = u64::from(ctx.positive_decoded(v)?),

@@ -115,7 +115,8 @@ pub fn now_ms() -> i64 {
 
 impl Driver {
     /// A driver over `state` (fresh or recovered) writing to `log`.
-    pub fn new(config: Config, state: State, log: Log) -> Driver {
+    pub fn new(config: Config, mut state: State, log: Log) -> Driver {
+        state.tree.set_enforce_quota(config.enforce_quota);
         let rules = StampRules { extended_types_enabled: config.extended_types_enabled };
         let tick = config.tick_time_ms;
         Driver {

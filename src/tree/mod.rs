@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod digest;
 pub mod path;
+pub mod quota;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -128,6 +129,10 @@ pub struct DataTree {
     digest: u64,
     data_bytes: u64,
     open_acl: Arc<Vec<Acl>>,
+    /// Paths with a quota (a `zookeeper_limits` node exists for them).
+    quota_paths: BTreeSet<String>,
+    /// `enforceQuota`: hard limits refuse writes (configuration, not persisted).
+    enforce_quota: bool,
 }
 
 /// The special paths clients may not delete.
@@ -154,6 +159,8 @@ impl DataTree {
             digest: 0,
             data_bytes: 0,
             open_acl: open_acl.clone(),
+            quota_paths: BTreeSet::new(),
+            enforce_quota: false,
         };
         let empty = Some(Bytes::new());
         t.insert_raw("/", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
@@ -177,6 +184,8 @@ impl DataTree {
             digest: 0,
             data_bytes: 0,
             open_acl,
+            quota_paths: BTreeSet::new(),
+            enforce_quota: false,
         }
     }
 
@@ -208,6 +217,9 @@ impl DataTree {
                 .unwrap_or_else(|| panic!("insert {path}: parent {parent} missing"))
                 .children
                 .insert(name.into());
+        }
+        if let Some(limited) = quota::limited_path(path) {
+            self.quota_paths.insert(limited.to_owned());
         }
         self.index(path, &node);
         self.nodes.insert(path.into(), node);
@@ -292,9 +304,11 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
+        let quota_data = data.clone();
         let node = Node::new(data, acl, stat);
         self.index(path, &node);
         self.nodes.insert(path.into(), node);
+        self.quota_on_create(path, parent, path::name_of(path), &quota_data);
     }
 
     /// Removes a childless node and unlinks it from its parent (pzxid moves; the stored
@@ -312,17 +326,25 @@ impl DataTree {
             p.children.remove(name);
             p.stat.pzxid = zxid;
         });
+        self.quota_on_delete(path, parent, name, &node.data);
         node
     }
 
     /// Replaces a node's data, bumping version, mzxid and mtime.
     pub fn set_data(&mut self, path: &str, data: Option<Bytes>, version: i32, zxid: i64, time_ms: i64) {
-        self.modify(path, |n| {
-            n.data = data;
+        let new = data.clone();
+        let old = self.modify(path, |n| {
             n.stat.version = version;
             n.stat.mzxid = zxid;
             n.stat.mtime = time_ms;
+            std::mem::replace(&mut n.data, data)
         });
+        self.quota_on_set_data(path, &old, &new);
+    }
+
+    /// Replaces a node's data and nothing else (the server's own upkeep of quota stats).
+    pub fn set_data_raw(&mut self, path: &str, data: Option<Bytes>) {
+        self.modify(path, |n| n.data = data);
     }
 
     /// Replaces a node's ACL and sets its aversion.

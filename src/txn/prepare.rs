@@ -142,6 +142,8 @@ pub fn prepare(
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
             let m = view.meta(path).ok_or(ErrorCode::NoNode)?;
             need(&m, ids, perms::WRITE)?;
+            let old = view.tree.get(path).map_or(0, |n| n.data.as_ref().map_or(0, |d| d.len() as i64));
+            view.tree.check_quota(path, data.as_ref().map_or(0, |d| d.len() as i64) - old, 0)?;
             let version = check_version(*version, m.version)?;
             Ok(Change::SetData { path: path.clone(), data: data.clone(), version })
         }
@@ -205,6 +207,7 @@ fn prepare_create(
     if matches!(NodeKind::from_owner(parent.owner), NodeKind::Ephemeral(_)) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    view.tree.check_quota(&full, c.data.as_ref().map_or(0, |d| d.len() as i64), 1)?;
     let owner = if container {
         CONTAINER_OWNER
     } else if ttl_node {
