@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -74,17 +75,22 @@ def test_zkcli_session(server):
         pytest.fail(f"{ZKCLI} is missing: apt-get install zookeeper")
     env = dict(os.environ)
     env["CLIENT_JVMFLAGS"] = "-Xmx256m -XX:+UseSerialGC"
+    # zkCli.sh runs java as its child: give it its own process group so that a timeout
+    # can stop both (by that group's id).
     with open(SESSION, "rb") as stdin:
+        proc = subprocess.Popen(
+            [str(ZKCLI), "-server", server.hosts],
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True,
+        )
         try:
-            proc = subprocess.run(
-                [str(ZKCLI), "-server", server.hosts],
-                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                timeout=RUN_TIMEOUT_S, env=env,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode(errors="replace")
-            pytest.fail(f"zkCli.sh did not finish within {RUN_TIMEOUT_S}s; output so far:\n{out}")
-    got = normalise(proc.stdout.decode("utf-8", "replace"))
+            out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate(timeout=10)
+            pytest.fail(f"zkCli.sh did not finish within {RUN_TIMEOUT_S}s; output so far:\n"
+                        + out.decode(errors="replace"))
+    got = normalise(out.decode("utf-8", "replace"))
     if os.environ.get("ZKCLI_RECORD") == "1":
         if zkharness.target() != "zookeeper":
             pytest.fail("ZKCLI_RECORD=1 records the truth: use it with FERROZK_TARGET=zookeeper")
