@@ -251,6 +251,40 @@ fn parse_keys(text: &str, path: &Path) -> Result<(Config, Seen), ConfigError> {
     Ok((cfg, seen))
 }
 
+/// Applies Java system properties given as JVM flags (`-Dzookeeper.enforceQuota=true ...`),
+/// as operators pass them to ZooKeeper through `SERVER_JVMFLAGS` or `JVMFLAGS` (and the
+/// official docker image does). ZooKeeper reads many settings only as system properties,
+/// and maps an unknown zoo.cfg key K to the property `zookeeper.K`; both spellings work.
+/// Flags that name nothing ferrozk reads are ignored. `source` names the variable in errors.
+///
+/// # Errors
+/// A known property with a bad value, naming `source` and the property.
+pub fn apply_jvm_flags(cfg: &mut Config, flags: &str, source: &str) -> Result<(), ConfigError> {
+    let file = PathBuf::from(source);
+    let mut seen = Seen::default();
+    for flag in flags.split_whitespace() {
+        let Some((key, value)) = flag.strip_prefix("-D").and_then(|kv| kv.split_once('=')) else { continue };
+        let key = match key {
+            SUPER_DIGEST_KEY | "jute.maxbuffer" | "znode.container.checkIntervalMs" => key,
+            other => match other.strip_prefix("zookeeper.") {
+                Some(
+                    k @ ("4lw.commands.whitelist"
+                    | "extendedTypesEnabled"
+                    | "forceSync"
+                    | "enforceQuota"
+                    | "preAllocSize"
+                    | "snapCount"
+                    | "reconfigEnabled"),
+                ) => k,
+                _ => continue,
+            },
+        };
+        let ctx = Ctx { file: &file, line: 0, key };
+        apply(cfg, &mut seen, &ctx, value)?;
+    }
+    Ok(())
+}
+
 /// Lines of the keys whose absence or combination is checked after all keys are read.
 #[derive(Default)]
 struct Seen {

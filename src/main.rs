@@ -43,6 +43,20 @@ enum Command {
         #[arg(long)]
         start_from_last_good: bool,
     },
+    /// Import an Apache ZooKeeper (3.4-3.9) data directory into a new ferrozk one.
+    ///
+    /// Reads the newest valid snapshot.* (plain, .gz, .snappy) in FROM/version-2 (or FROM)
+    /// and replays the log.* files after it, as ZooKeeper does at start-up; writes the
+    /// tree, ACLs, Stats, live sessions and last zxid to TO/ferrozk/. TO must not hold
+    /// ferrozk data yet. Then: ferrozk serve --data-dir TO.
+    ImportZk {
+        /// The ZooKeeper dataDir (the one holding version-2/).
+        #[arg(long, value_name = "ZK_DATA_DIR")]
+        from: PathBuf,
+        /// The ferrozk data directory to create.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +70,21 @@ fn main() -> ExitCode {
         Command::Serve { config, port, data_dir, start_from_last_good } => {
             let mode = if start_from_last_good { RecoveryMode::TruncateToLastGood } else { RecoveryMode::Strict };
             serve(config, port, data_dir, mode)
+        }
+        Command::ImportZk { from, to } => import_zk(&from, &to),
+    }
+}
+
+fn import_zk(from: &std::path::Path, to: &std::path::Path) -> ExitCode {
+    let mut progress = |line: &str| eprintln!("import-zk: {line}");
+    match ferrozk::zk_import::import(from, to, &mut progress) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrozk import-zk: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -71,6 +100,14 @@ fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>, mo
             }
         },
     };
+    for var in ["JVMFLAGS", "SERVER_JVMFLAGS"] {
+        if let Ok(flags) = std::env::var(var) {
+            if let Err(e) = config::apply_jvm_flags(&mut cfg, &flags, var) {
+                eprintln!("ferrozk: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     for w in &cfg.warnings {
         warn!("{w}");
     }

@@ -302,3 +302,16 @@ fn clientport_conflicting_with_own_server_line_is_an_error() {
     let e = parse_zoo_cfg(&cfg_path).unwrap_err().to_string();
     assert!(e.ends_with("zoo.cfg:3: clientPort: 2181 differs from the client port 2182 of server.1"), "{e}");
 }
+
+#[test]
+fn jvm_flags_set_system_properties() {
+    let mut cfg = Config::default();
+    let flags = "-Xmx1g -Dzookeeper.DigestAuthenticationProvider.superDigest=super:abc= -Dzookeeper.enforceQuota=true \
+                 -Dzookeeper.4lw.commands.whitelist=ruok,srvr -Dunrelated=1";
+    apply_jvm_flags(&mut cfg, flags, "SERVER_JVMFLAGS").unwrap();
+    assert_eq!(cfg.super_digest.as_deref(), Some("super:abc="));
+    assert!(cfg.enforce_quota);
+    assert_eq!(cfg.four_letter_whitelist, vec!["ruok".to_string(), "srvr".to_string()]);
+    let err = apply_jvm_flags(&mut cfg, "-Dzookeeper.enforceQuota=maybe", "JVMFLAGS").unwrap_err();
+    assert!(err.to_string().contains("JVMFLAGS") && err.to_string().contains("enforceQuota"), "{err}");
+}
