@@ -330,6 +330,17 @@ impl BackendReader {
     }
 }
 
+impl BackendReader {
+    /// Whether everything was read and the file's last 4 bytes are `tail`: lets a reader
+    /// of a framed stream insist on the frame's own end mark instead of accepting EOF.
+    pub(crate) fn ends_with(&self, tail: &[u8; 4]) -> io::Result<bool> {
+        let len = self.backend.len()?;
+        let mut last = [0u8; 4];
+        let n = if len >= 4 { self.backend.read_at(len - 4, &mut last)? } else { 0 };
+        Ok(self.offset == len && n == 4 && &last == tail)
+    }
+}
+
 impl io::Read for BackendReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.backend.read_at(self.offset, buf)?;

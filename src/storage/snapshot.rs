@@ -406,6 +406,12 @@ impl SnapshotReader {
         if trailing > 0 || more > 0 {
             return Err(self.bad(at + 4, "bytes after the crc".into()));
         }
+        // The LZ4 decoder takes a missing end mark for a normal end; we wrote one, so a
+        // file that does not end with it (damaged or with bytes after it) does not verify.
+        let framed = self.inner.get_ref().ends_with(&[0; 4]);
+        if !framed.map_err(|e| self.bad(at + 4, format!("cannot read: {e}")))? {
+            return Err(self.bad(at + 4, "the LZ4 frame does not end with its end mark".into()));
+        }
         Ok(())
     }
 }
