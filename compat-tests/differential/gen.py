@@ -101,6 +101,8 @@ class Op:
         for k, v in self.a.items():
             if k == "subs":
                 v = "[" + "; ".join(describe_sub(x) for x in v) + "]"
+            elif isinstance(v, bytes) and len(v) > 16:
+                v = f"{v[:4]!r}..({len(v)} bytes)"
             elif isinstance(v, (bytes, str)) or v is None:
                 v = repr(v)
             parts.append(f"{k}={v}")
@@ -108,7 +110,8 @@ class Op:
 
 
 def describe_sub(sub: dict) -> str:
-    return " ".join(f"{k}={v!r}" for k, v in sub.items())
+    return " ".join(f"{k}={v[:4]!r}..({len(v)} bytes)" if isinstance(v, bytes) and len(v) > 16
+                    else f"{k}={v!r}" for k, v in sub.items())
 
 
 def is_secret(path: str) -> bool:
