@@ -540,3 +540,36 @@ def test_other_four_letter_words(zk, server):
     assert "Clients:\n" in stat and "Mode: standalone\n" in stat
     wchs = four_letter(port, "wchs").splitlines()
     assert " connections watching " in wchs[0] and wchs[1].startswith("Total watches:"), wchs
+
+
+def test_watch_and_session_four_letter_words(zk, server, base):
+    """wchs/wchc/wchp list data and exist watches only (Apache ZooKeeper 3.8 dumps its
+    data-watch table), while mntr's zk_watch_count counts child watches too."""
+    sid = f"0x{zk.client_id[0]:x}"
+    zk.create(f"{base}/w", b"")
+    zk.create(f"{base}/e", b"", ephemeral=True)
+    zk.get(f"{base}/w", watch=lambda ev: None)
+    zk.exists(f"{base}/missing", watch=lambda ev: None)
+    zk.get_children(base, watch=lambda ev: None)
+    port = server.port
+    # this test's client is the only one connected to this server now
+    assert four_letter(port, "wchs") == "1 connections watching 2 paths\nTotal watches:2\n"
+    assert four_letter(port, "wchc") == f"{sid}\n\t{base}/missing\n\t{base}/w\n\n" or \
+        four_letter(port, "wchc") == f"{sid}\n\t{base}/w\n\t{base}/missing\n\n"
+    wchp = four_letter(port, "wchp")
+    assert wchp in (f"{base}/missing\n\t{sid}\n{base}/w\n\t{sid}\n\n",
+                    f"{base}/w\n\t{sid}\n{base}/missing\n\t{sid}\n\n"), wchp
+    assert _mntr(port)["zk_watch_count"] == "3"
+
+    dump = four_letter(port, "dump")
+    assert dump.startswith("SessionTracker dump:\n"), dump[:200]
+    assert f"{sid}:\n\t{base}/e\n" in dump, dump
+
+    cons = four_letter(port, "cons")
+    assert f"sid={sid}," in cons, cons
+    assert cons.endswith("\n\n"), repr(cons[-20:])
+
+    assert four_letter(port, "crst") == "Connection stats reset.\n"
+    assert four_letter(port, "srst") == "Server stats reset.\n"
+    dirs = four_letter(port, "dirs").splitlines()
+    assert [line.split(":")[0] for line in dirs] == ["datadir_size", "logdir_size"], dirs

@@ -43,6 +43,28 @@ enum Command {
         #[arg(long)]
         start_from_last_good: bool,
     },
+    /// Summarise a data directory: snapshots and log segments, their zxid ranges, record
+    /// counts and sizes, and any damage found. Reads only; changes nothing.
+    Inspect {
+        /// A dataDir (its ferrozk/ subdirectory is read) or the ferrozk/ directory itself.
+        dir: PathBuf,
+        /// The dataLogDir, when the log lives apart from the snapshots.
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+    },
+    /// Print every record of a log segment (like ZooKeeper's LogFormatter).
+    DumpLog {
+        /// A log.<zxid> segment file.
+        file: PathBuf,
+    },
+    /// Print every znode of a snapshot (like ZooKeeper's SnapshotFormatter).
+    DumpSnapshot {
+        /// A snapshot.<zxid> file.
+        file: PathBuf,
+        /// Also print each znode's data.
+        #[arg(long)]
+        data: bool,
+    },
     /// Import an Apache ZooKeeper (3.4-3.9) data directory into a new ferrozk one.
     ///
     /// Reads the newest valid snapshot.* (plain, .gz, .snappy) in FROM/version-2 (or FROM)
@@ -72,6 +94,26 @@ fn main() -> ExitCode {
             serve(config, port, data_dir, mode)
         }
         Command::ImportZk { from, to } => import_zk(&from, &to),
+        Command::Inspect { dir, log_dir } => print_tool(match log_dir {
+            None => ferrozk::storage::tools::inspect(&dir),
+            Some(log_dir) => ferrozk::storage::tools::inspect_dirs(&dir, &log_dir),
+        }),
+        Command::DumpLog { file } => print_tool(ferrozk::storage::tools::dump_log(&file)),
+        Command::DumpSnapshot { file, data } => print_tool(ferrozk::storage::tools::dump_snapshot(&file, data)),
+    }
+}
+
+/// Prints a tool's text, or its error with exit status 1.
+fn print_tool(result: Result<String, ferrozk::storage::StorageError>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrozk: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -168,6 +168,9 @@ class SideRunner:
 
     def run(self) -> list[Entry]:
         try:
+            # Preamble (op -1): session 0 creates the stream's root, open to everybody.
+            self._ensure(0, -1)
+            self._send_and_read(0, [(-1, ROOT_OP)])
             for batch in self.batches(self.ops):
                 self._batch(batch)
             # The end: close every open session, one at a time, and collect the events.
@@ -266,6 +269,9 @@ class SideRunner:
                 self.entries.append(Entry(op_index, o, "ping", {
                     "xid": rxid, "zxid": zxid, "err": err, "rest": r.rest()}))
                 break
+
+
+ROOT_OP = Op(0, "create", {"op": w.CREATE, "path": "{R}", "data": b"", "acl": "open", "flags": 0})
 
 
 def ends_connection(op: Op) -> bool:

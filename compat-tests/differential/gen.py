@@ -86,8 +86,10 @@ ALL_ACLS = {**READABLE_ACLS, **SECRET_ACLS, **INVALID_ACLS}
 
 DATAS = [None, b"", b"x", b"hello", b"\x00\xff\x10", b"y" * 300]
 BAD_PATHS = ["{R}//x", "{R}/a/", "{R}/.", "{R}/a/../b", "nope", "{R}/x\x01", "{R}/\U0001F600",
-             "{R}/\u00e9t\u00e9", "{R}/x\x00y", "", "/", "{R}/./a", "{R}/..", "{R}/a//b"]
-GLOBAL_READ_PATHS = ["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota", "/nonexistent"]
+             "{R}/\u00e9t\u00e9", "{R}/x\x00y", "{R}/./a", "{R}/..", "{R}/a//b"]
+# Outside the stream's root: only reads whose answer does not depend on other streams'
+# nodes beyond the root's Stat ("" is the root's alias in ZooKeeper's tree).
+GLOBAL_READ_PATHS = ["/", "", "/zookeeper", "/zookeeper/config", "/zookeeper/quota", "/nonexistent"]
 
 
 @dataclass
@@ -315,14 +317,24 @@ class Generator:
 
     def op_global(self, s):
         rng = self.rng
-        kind = rng.choice(["exists", "get", "getacl", "children2", "create-root", "delete-special"])
+        kind = rng.choice(["exists", "get", "getacl", "children2", "create-root", "delete-special",
+                           "write-empty"])
         if kind == "create-root":
-            return Op(s, "create", {"op": w.CREATE, "path": "/", "data": b"", "acl": "open",
-                                    "flags": 0})
+            return Op(s, "create", {"op": rng.choice([w.CREATE, w.CREATE2]),
+                                    "path": rng.choice(["/", ""]), "data": b"", "acl": "open",
+                                    "flags": rng.choice([0, 2])})
+        if kind == "write-empty":
+            k = rng.choice(["set", "sync", "delete", "allkids"])
+            if k == "set":
+                return Op(s, "set", {"path": "", "data": b"x", "version": -1})
+            if k == "delete":
+                return Op(s, "delete", {"path": "", "version": -1})
+            return Op(s, k, {"path": "/nonexistent" if k == "allkids" else ""})
         if kind == "delete-special":
             return Op(s, "delete", {"path": rng.choice(["/", "/zookeeper", "/zookeeper/quota",
                                                         "/zookeeper/config"]), "version": -1})
-        p = rng.choice(GLOBAL_READ_PATHS if kind != "children2" else ["/zookeeper", "/nonexistent"])
+        p = rng.choice(GLOBAL_READ_PATHS if kind != "children2" else
+                       ["/zookeeper", "/zookeeper/quota", "/nonexistent"])
         if kind in ("exists", "get", "children2"):
             return Op(s, kind, {"path": p, "watch": False})
         return Op(s, kind, {"path": p})

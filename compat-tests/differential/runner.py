@@ -239,6 +239,7 @@ class Differ:
     def report(self, o: Outcome, full_len: int | None = None) -> str:
         ops = o.ops
         desc = {k: f"{op.describe()}   [stream op {o.keep[k]}]" for k, op in enumerate(ops)}
+        desc[-1] = "preamble: S0 creates the stream root /R"
         lines = [
             f"DIFFERENCE: seed {o.seed}, {len(ops)} ops"
             + (f" (of {full_len})" if full_len else "")
@@ -286,7 +287,11 @@ def run_many(differ: Differ, seeds: list[int], length: int | None = None, shrink
         s.ops += len(o.ops)
         if o.differs:
             log(f"seed {seed}: difference at op {o.mismatch.op if o.mismatch else '?'}; shrinking")
+            # The servers' trees now differ (and some reads, like the root's Stat, see the
+            # whole tree): shrink on fresh servers, and go on with fresh ones.
+            differ.pair.restart()
             small = differ.shrink(o, shrink_budget_s) if shrink else o
+            differ.pair.restart()
             rep = differ.report(small, len(o.ops))
             if differ.pair.test and differ.pair.ref and (small.died or small.fault):
                 rep += "\n" + differ.pair.log_tails()
