@@ -3,6 +3,7 @@ different zoo.cfg (the same file for ferrozk and Apache ZooKeeper)."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -96,3 +97,50 @@ def test_max_client_connections(start_server):
     finally:
         for c in clients:
             c.close()
+
+
+def test_fresh_server_four_letter_words(start_server):
+    srv = start_server({})
+    port = srv.port
+    conf = four_letter(port, "conf")
+    keys = [line.split("=", 1)[0] for line in conf.splitlines()]
+    assert keys == ["clientPort", "secureClientPort", "dataDir", "dataDirSize", "dataLogDir",
+                    "dataLogSize", "tickTime", "maxClientCnxns", "minSessionTimeout",
+                    "maxSessionTimeout", "clientPortListenBacklog", "serverId"], conf
+    values = dict(line.split("=", 1) for line in conf.splitlines())
+    assert values["dataDir"] == f"{srv.data_dir}/version-2"
+    assert values["dataLogDir"] == f"{srv.data_dir}/version-2"
+    assert (values["secureClientPort"], values["serverId"]) == ("-1", "0")
+
+    # the harness's readiness probe was one session: created (0x1) and closed (0x2, which
+    # may still be on its way)
+    srvr = dict(line.split(": ", 1) for line in four_letter(port, "srvr").splitlines())
+    assert srvr["Zxid"] in ("0x1", "0x2")
+    assert srvr["Mode"] == "standalone"
+    assert srvr["Node count"] == "5", "/, /zookeeper, quota, config: the root counts twice"
+    mntr = dict(line.split("\t", 1) for line in four_letter(port, "mntr").splitlines())
+    assert mntr["zk_znode_count"] == "5"
+    assert mntr["zk_ephemerals_count"] == "0"
+    assert mntr["zk_watch_count"] == "0"
+
+    envi = four_letter(port, "envi").splitlines()
+    assert envi[0] == "Environment:"
+    assert [line.split("=", 1)[0] for line in envi[1:]] == [
+        "zookeeper.version", "host.name", "java.version", "java.vendor", "java.home",
+        "java.class.path", "java.library.path", "java.io.tmpdir", "java.compiler",
+        "os.name", "os.arch", "os.version", "user.name", "user.home", "user.dir",
+        "os.memory.free", "os.memory.max", "os.memory.total"], envi
+    assert f"user.dir={srv.workdir}" in envi
+
+    with RawClient(port) as c:
+        c.start_session()
+        stat = four_letter(port, "stat")
+        lines = stat.splitlines()
+        assert lines[1] == "Clients:"
+        end = lines.index("")
+        clients = lines[2:end]
+        assert len(clients) == 2, stat  # this session and the stat connection itself
+        for line in clients:
+            assert re.fullmatch(r" /127\.0\.0\.1:\d+\[[01]\]\(queued=\d+,recved=\d+,sent=\d+\)",
+                                line), line
+        assert lines[end + 1].startswith("Latency min/avg/max: ")
