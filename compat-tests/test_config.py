@@ -144,3 +144,31 @@ def test_fresh_server_four_letter_words(start_server):
             assert re.fullmatch(r" /127\.0\.0\.1:\d+\[[01]\]\(queued=\d+,recved=\d+,sent=\d+\)",
                                 line), line
         assert lines[end + 1].startswith("Latency min/avg/max: ")
+
+
+def test_super_digest(start_server):
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha1(b"super:secret").digest()).decode()
+    srv = start_server({"DigestAuthenticationProvider.superDigest": f"super:{digest}"})
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import NoAuthError
+    from kazoo.security import make_digest_acl
+
+    owner = KazooClient(hosts=srv.hosts, auth_data=[("digest", "bob:pw")])
+    root = KazooClient(hosts=srv.hosts, auth_data=[("digest", "super:secret")])
+    other = KazooClient(hosts=srv.hosts, auth_data=[("digest", "super:wrong")])
+    for c in (owner, root, other):
+        c.start(timeout=15)
+    try:
+        owner.create("/private", b"p", acl=[make_digest_acl("bob", "pw", all=True)])
+        with pytest.raises(NoAuthError):
+            other.get("/private")
+        assert root.get("/private")[0] == b"p", "super reads everything"
+        root.set("/private", b"by super")
+        root.delete("/private")
+    finally:
+        for c in (owner, root, other):
+            c.stop()
+            c.close()

@@ -83,3 +83,16 @@ def test_ip_acl(zk, base):
     zk.create(f"{base}/other", b"v", acl=[ACL(Permissions.ALL, Id("ip", "10.0.0.0/8"))])
     with pytest.raises(NoAuthError):
         zk.get(f"{base}/other")
+
+
+def test_get_acl_masks_digests_without_admin(zk, make_client, base):
+    owner = make_client(auth_data=[("digest", "alice:secret")])
+    acl = [make_digest_acl("alice", "secret", read=True, write=True, create=True,
+                           delete=True, admin=True),
+           ACL(Permissions.READ, Id("world", "anyone"))]
+    owner.create(f"{base}/masked", b"", acl=acl)
+    got, _ = owner.get_acls(f"{base}/masked")
+    assert got == acl, "the ADMIN holder sees the real ids"
+    got, _ = zk.get_acls(f"{base}/masked")
+    assert got == [ACL(Permissions.ALL, Id("digest", "alice:x")),
+                   ACL(Permissions.READ, Id("world", "anyone"))], "READ only: digests masked"
