@@ -1,7 +1,7 @@
 """A scripted zkCli.sh session (Debian's zookeeper package) against a fresh server.
 
-zkcli/session.txt is fed to `zkCli.sh -server 127.0.0.1:PORT` on stdin; its output
-(stdout and stderr together) is normalised and compared with zkcli/expected.txt, which
+Each zkcli/<name>.txt is fed to `zkCli.sh -server 127.0.0.1:PORT` on stdin; its output
+(stdout and stderr together) is normalised and compared with its expected output, which
 was recorded against Apache ZooKeeper 3.8.0. Normalised: times, session ids, the port,
 SLF4J noise and connection-state events; lines whose order the server leaves open
 (whoami ids, `ls -R` paths) are sorted. Zxids are written relative to the first zxid
@@ -10,6 +10,8 @@ still have to match.
 
 To re-record (only against Apache ZooKeeper):
   FERROZK_TARGET=zookeeper ZKCLI_RECORD=1 pytest test_zkcli.py
+
+zkcli/session.txt is the seeds' session; zkcli/quota.txt covers setquota/listquota/delquota.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ import zkharness
 
 HERE = Path(__file__).resolve().parent
 ZKCLI = Path("/usr/share/zookeeper/bin/zkCli.sh")
-SESSION = HERE / "zkcli" / "session.txt"
-EXPECTED = HERE / "zkcli" / "expected.txt"
+# script -> expected output
+SESSIONS = {
+    "session": ("session.txt", "expected.txt"),
+    "quota": ("quota.txt", "quota.expected.txt"),
+}
 RUN_TIMEOUT_S = 120
 
 
@@ -70,7 +75,21 @@ def normalise(raw: str) -> str:
     return text.strip("\n") + "\n"
 
 
-def test_zkcli_session(server):
+@pytest.mark.parametrize("name", sorted(SESSIONS))
+def test_zkcli_session(tmp_path, request, name):
+    # a fresh server for each script: the expected output depends on the whole tree
+    server = zkharness.Server(tmp_path / "srv").start()
+    request.module._server_under_test = server  # its log tail is shown on failure
+    try:
+        run_session(server, name)
+    finally:
+        server.stop()
+
+
+def run_session(server, name):
+    script, expected_name = SESSIONS[name]
+    SESSION = HERE / "zkcli" / script
+    EXPECTED = HERE / "zkcli" / expected_name
     if not ZKCLI.exists():
         pytest.fail(f"{ZKCLI} is missing: apt-get install zookeeper")
     env = dict(os.environ)
