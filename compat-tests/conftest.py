@@ -107,3 +107,20 @@ def proxy(server):
     p = TcpProxy(server.port)
     yield p
     p.close()
+
+
+# With -x the first failure ends the run, so the most basic checks go first; files not
+# named here run last, in their usual order.
+MODULE_ORDER = [
+    "test_kazoo_basic.py", "test_wire.py", "test_kazoo_recipes.py", "test_kazoo_acl.py",
+    "test_java.py", "test_zkcli.py", "test_config.py", "test_restart.py",
+    "test_differential.py",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        name = item.path.name
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+
+    items.sort(key=rank)  # stable: the order inside each file is kept
