@@ -86,6 +86,7 @@ if [ ${#NEED[@]} -gt 0 ]; then
 else
     echo "all present"
 fi
+echo "tools: $(cargo --version 2>/dev/null || echo 'no cargo'); $(java -version 2>&1 | head -1); $("${PY:-python3}" --version 2>&1)"
 
 # --------------------------------------------------------------------- cargo
 if [ "$RUN_CARGO" = 1 ]; then
@@ -136,7 +137,7 @@ if [ "$RUN_COMPAT" = 1 ]; then
     fi
     cd "$ROOT/compat-tests"
     set +e
-    "$VENV/bin/python" -m pytest -x --timeout=180 "${PYTEST_EXTRA[@]}"
+    "$VENV/bin/python" -m pytest -x --timeout=180 --durations=8 "${PYTEST_EXTRA[@]}"
     rc=$?
     set -e
     cd "$ROOT"
