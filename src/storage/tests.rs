@@ -581,7 +581,16 @@ fn bench_snapshot_million() {
         z += 1;
         txn(z, S1, op)
     };
-    let data = Bytes::from(vec![b'v'; 100]);
+    // FERROZK_BENCH_RANDOM=1: incompressible data, the worst case for the snapshot size.
+    let random = std::env::var_os("FERROZK_BENCH_RANDOM").is_some();
+    let mut rng = 7u64;
+    let mut data_for = move || {
+        if random {
+            Bytes::from((0..100).map(|_| next_rand(&mut rng) as u8).collect::<Vec<u8>>())
+        } else {
+            Bytes::from(vec![b'v'; 100])
+        }
+    };
     apply(&mut state, &next(TxnOp::CreateSession { timeout_ms: 30_000 }));
     for p in 0..10 {
         apply(&mut state, &next(create(&format!("/p{p}"), None, 0, CreateKind::Create)));
@@ -590,7 +599,7 @@ fn bench_snapshot_million() {
     for i in 0..1_000_000 {
         let mut t = next(create(&format!("/p{}/node{i:07}", i % 10), None, 0, CreateKind::Create));
         if let TxnOp::Create(c) = &mut t.op {
-            c.data = Some(data.clone());
+            c.data = Some(data_for());
         }
         let applied = apply(&mut state, &t);
         assert!(!matches!(applied.result, crate::txn::OpResult::Error(_)), "{applied:?}");
@@ -691,7 +700,7 @@ fn dump_snapshot_prints_nodes_and_sessions() {
     let disk = SimDisk::new("/sim");
     write_snapshot_in(&disk, &state).unwrap();
     let text = super::tools::dump_snapshot_in(&disk, &snapshot_name(state.last_zxid), true).unwrap();
-    assert!(text.starts_with("snapshot.000000000000000b.lz4: ferrozk snapshot v1, zxid 0xb"), "{text}");
+    assert!(text.starts_with("snapshot.000000000000000b.lz4: ferrozk snapshot v2, zxid 0xb"), "{text}");
     assert!(text.contains(&format!("ZNode Details (count={}):", state.tree.node_count())), "{text}");
     assert!(text.contains("----\n/app/null\n  cZxid = 0x3\n"), "{text}");
     assert!(text.contains("  acl = [digest:u:hash=:r,world:anyone:r]\n  dataLength = 6\n  data=\"secret\""), "{text}");
@@ -733,4 +742,56 @@ fn a_bit_flip_anywhere_is_refused_or_recovered_to_a_true_prefix() {
         let rec = recover(&disk, RecoveryMode::TruncateToLastGood).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert_same(&rec.state, &state_at(&txns, rec.state.last_zxid));
     }
+}
+
+// The compact Stat coding must carry any values, not just the usual shapes.
+#[test]
+fn snapshot_round_trips_arbitrary_stats_and_paths() {
+    let mut rng = 42u64;
+    let pick = |rng: &mut u64| -> i64 {
+        match next_rand(rng) % 6 {
+            0 => 0,
+            1 => i64::MIN,
+            2 => i64::MAX,
+            3 => -1,
+            4 => (next_rand(rng) % 1000) as i64,
+            _ => next_rand(rng) as i64,
+        }
+    };
+    let mut tree = crate::tree::DataTree::empty();
+    let acl = Arc::new(vec![Acl::world(31)]);
+    let mut paths = vec!["/".to_string()];
+    for i in 0..300 {
+        let stat = crate::tree::NodeStat {
+            czxid: pick(&mut rng),
+            mzxid: pick(&mut rng),
+            ctime: pick(&mut rng),
+            mtime: pick(&mut rng),
+            version: pick(&mut rng) as i32,
+            cversion: pick(&mut rng) as i32,
+            aversion: pick(&mut rng) as i32,
+            ephemeral_owner: if i % 3 == 0 { 0 } else { pick(&mut rng) },
+            pzxid: pick(&mut rng),
+        };
+        let path = if i == 0 {
+            "/".to_string()
+        } else {
+            let parent = &paths[next_rand(&mut rng) as usize % paths.len()];
+            crate::tree::child_path(parent, &format!("n\u{e9}{}", next_rand(&mut rng) % 50))
+        };
+        if tree.get(&path).is_some() {
+            continue;
+        }
+        let data = match i % 4 {
+            0 => None,
+            1 => Some(Bytes::new()),
+            _ => Some(Bytes::from(vec![i as u8; i])),
+        };
+        tree.insert_raw(&path, crate::tree::Node::new(data, acl.clone(), stat));
+        paths.push(path);
+    }
+    let state = State { tree, sessions: [(S1, 1), (-5, i32::MAX)].into_iter().collect(), last_zxid: i64::MAX };
+    let disk = SimDisk::new("/sim");
+    write_snapshot_in(&disk, &state).unwrap();
+    assert_same(&read_snapshot_in(&disk, &snapshot_name(i64::MAX)).unwrap(), &state);
 }
