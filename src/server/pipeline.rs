@@ -17,6 +17,7 @@ use super::driver::{now_ms, Driver};
 use super::request::Request;
 use super::ConnId;
 use crate::tree::{acl, Node};
+use crate::txn::prepare::is_ttl_flags;
 use crate::txn::{CreateKind, CreateOp, TxnOp};
 use crate::watch::{Table, PERSISTENT, RECURSIVE, STANDARD};
 
@@ -456,8 +457,22 @@ fn client_info(id: &Id) -> ClientInfo {
     ClientInfo { auth_scheme: id.scheme.clone(), user }
 }
 
+/// One op of a multi as ZooKeeper's `MultiOperationRecord` rebuilds it with `Op.create`: a
+/// create entry (1, 15, 19) with a TTL flag becomes a createTTL op around a CreateRequest,
+/// whose cast in `PrepRequestProcessor` throws, so the whole multi fails with
+/// MarshallingError (marked here as an `Error(MarshallingError)` op, see `apply_multi`); a
+/// createTTL entry (21) with a non-TTL flag becomes a plain create and its ttl is ignored.
 fn multi_op_to_txn(op: &MultiOp) -> Option<TxnOp> {
     Some(match op {
+        MultiOp::Create { req, .. } if is_ttl_flags(req.flags) => TxnOp::Error(ErrorCode::MarshallingError),
+        MultiOp::CreateTtl(r) if !is_ttl_flags(r.flags) => TxnOp::Create(CreateOp {
+            path: r.path.clone(),
+            data: r.data.clone(),
+            acl: r.acl.clone(),
+            flags: r.flags,
+            kind: CreateKind::Create,
+            ttl: -1,
+        }),
         MultiOp::Create { op, req } => TxnOp::Create(CreateOp {
             path: req.path.clone(),
             data: req.data.clone(),
@@ -550,4 +565,45 @@ fn to_command(req: Request, reconfig_enabled: bool) -> (TxnOp, AfterWrite) {
         other => unreachable!("not a write: {other:?}"),
     };
     (op, AfterWrite::Reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use jute::Acl;
+
+    use super::*;
+
+    fn create_req(flags: i32) -> CreateRequest {
+        CreateRequest { path: "/a".into(), data: None, acl: vec![Acl::world(31)], flags }
+    }
+
+    /// Differential test (compat-tests/differential), ZooKeeper 3.8.0: a create entry with
+    /// a TTL flag fails the whole multi with −5; a createTTL entry with a non-TTL flag is a
+    /// plain create (its ttl ignored), not BadArguments.
+    #[test]
+    fn multi_create_entries_are_rebuilt_as_zookeeper_does() {
+        for op in [1, 15, 19] {
+            for flags in [5, 6] {
+                let entry = MultiOp::Create { op, req: create_req(flags) };
+                assert_eq!(multi_op_to_txn(&entry), Some(TxnOp::Error(ErrorCode::MarshallingError)));
+            }
+        }
+        for flags in [0, 1, 2, 3, 4] {
+            let entry = MultiOp::CreateTtl(CreateTtlRequest {
+                path: "/a".into(),
+                data: None,
+                acl: vec![Acl::world(31)],
+                flags,
+                ttl: 1000,
+            });
+            let Some(TxnOp::Create(c)) = multi_op_to_txn(&entry) else { panic!("flags {flags}: not a create") };
+            assert_eq!((c.kind, c.flags, c.ttl), (CreateKind::Create, flags, -1));
+        }
+        let ttl =
+            MultiOp::CreateTtl(CreateTtlRequest { path: "/a".into(), data: None, acl: vec![], flags: 5, ttl: 1000 });
+        assert!(matches!(
+            multi_op_to_txn(&ttl),
+            Some(TxnOp::Create(CreateOp { kind: CreateKind::Ttl, ttl: 1000, .. }))
+        ));
+    }
 }

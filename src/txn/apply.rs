@@ -75,7 +75,10 @@ pub fn apply(state: &mut State, txn: &Txn) -> Applied {
         {
             OpResult::Error(ErrorCode::SessionExpired)
         }
-        TxnOp::Multi(ops) => OpResult::Multi(apply_multi(state, txn, ops, &mut triggers)),
+        TxnOp::Multi(ops) => match apply_multi(state, txn, ops, &mut triggers) {
+            Ok(results) => OpResult::Multi(results),
+            Err(code) => OpResult::Error(code),
+        },
         op => {
             let view = View::new(&state.tree);
             let sessions = &state.sessions;
@@ -157,8 +160,16 @@ fn commit(state: &mut State, txn: &Txn, change: Change, triggers: &mut Vec<Trigg
 }
 
 /// All or nothing: check every op against an overlay first, then apply them all. On the
-/// first failure every result is an error: 0 before it, its code, −2 after.
-fn apply_multi(state: &mut State, txn: &Txn, ops: &[TxnOp], triggers: &mut Vec<Trigger>) -> Vec<MultiResult> {
+/// first failure every result is an error: 0 before it, its code, −2 after. An
+/// `Error(MarshallingError)` op reached before any failure fails the whole multi with that
+/// code instead (ZooKeeper's prep throws a non-Keeper exception there; see
+/// `pipeline::multi_op_to_txn`): the reply is −5 with no results.
+fn apply_multi(
+    state: &mut State,
+    txn: &Txn,
+    ops: &[TxnOp],
+    triggers: &mut Vec<Trigger>,
+) -> Result<Vec<MultiResult>, ErrorCode> {
     let mut changes = Vec::with_capacity(ops.len());
     let mut failed = None;
     {
@@ -170,6 +181,9 @@ fn apply_multi(state: &mut State, txn: &Txn, ops: &[TxnOp], triggers: &mut Vec<T
                     view.record(&change);
                     changes.push(change);
                 }
+                Err(ErrorCode::MarshallingError) if matches!(op, TxnOp::Error(_)) => {
+                    return Err(ErrorCode::MarshallingError);
+                }
                 Err(code) => {
                     failed = Some((i, code));
                     break;
@@ -178,7 +192,7 @@ fn apply_multi(state: &mut State, txn: &Txn, ops: &[TxnOp], triggers: &mut Vec<T
         }
     }
     if let Some((at, code)) = failed {
-        return (0..ops.len())
+        return Ok((0..ops.len())
             .map(|i| MultiResult::Error {
                 err: match i.cmp(&at) {
                     std::cmp::Ordering::Less => 0,
@@ -186,7 +200,57 @@ fn apply_multi(state: &mut State, txn: &Txn, ops: &[TxnOp], triggers: &mut Vec<T
                     std::cmp::Ordering::Greater => ErrorCode::RuntimeInconsistency.code(),
                 },
             })
-            .collect();
+            .collect());
     }
-    changes.into_iter().map(|c| commit(state, txn, c, triggers)).collect()
+    Ok(changes.into_iter().map(|c| commit(state, txn, c, triggers)).collect())
+}
+
+#[cfg(test)]
+mod multi_marshalling_tests {
+    use std::sync::Arc;
+
+    use jute::multi::MultiResult;
+    use jute::{Acl, ErrorCode};
+
+    use super::*;
+    use crate::txn::{CreateKind, CreateOp};
+
+    const S: i64 = 0x0100_0000_0000_0001;
+
+    fn txn(zxid: i64, op: TxnOp) -> Txn {
+        Txn { zxid, time_ms: 1000, session: S, cxid: 1, ids: Arc::new(vec![]), op }
+    }
+
+    fn create(path: &str) -> TxnOp {
+        TxnOp::Create(CreateOp {
+            path: path.into(),
+            data: None,
+            acl: vec![Acl::world(31)],
+            flags: 0,
+            kind: CreateKind::Create,
+            ttl: -1,
+        })
+    }
+
+    /// Differential test (compat-tests/differential), ZooKeeper 3.8.0: a multi whose create
+    /// entry carries a TTL flag is answered −5 as a whole, nothing applied; an earlier
+    /// failing op wins and the multi fails the usual way.
+    #[test]
+    fn marshalling_error_op_fails_the_whole_multi_unless_an_earlier_op_failed() {
+        let mut state = State::default();
+        apply(&mut state, &txn(1, TxnOp::CreateSession { timeout_ms: 4000 }));
+        let bad = TxnOp::Error(ErrorCode::MarshallingError);
+        let a = apply(&mut state, &txn(2, TxnOp::Multi(vec![create("/a"), bad.clone(), create("/b")])));
+        assert_eq!(a.result, OpResult::Error(ErrorCode::MarshallingError));
+        assert!(a.triggers.is_empty());
+        assert!(state.tree.get("/a").is_none());
+        let b = apply(&mut state, &txn(3, TxnOp::Multi(vec![TxnOp::Delete { path: "/x".into(), version: -1 }, bad])));
+        assert_eq!(
+            b.result,
+            OpResult::Multi(vec![
+                MultiResult::Error { err: ErrorCode::NoNode.code() },
+                MultiResult::Error { err: ErrorCode::RuntimeInconsistency.code() },
+            ])
+        );
+    }
 }
