@@ -265,8 +265,11 @@ impl DataTree {
     }
 
     /// Looks a node up by its full path.
+    /// `""` is the root too: ZooKeeper's tree keeps the root under both `""` and `/`, so
+    /// reads of `""` (getData, exists, getChildren, getACL, ...) answer for the root. Writes
+    /// reject `""` before any lookup.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { "/" } else { path })
     }
 
     /// Runs `f` on a node and keeps the digest in step with the change.
@@ -404,8 +407,12 @@ impl DataTree {
         self.digest
     }
 
-    /// Number of nodes strictly below `path` (`getAllChildrenNumber`).
+    /// Number of nodes strictly below `path` (`getAllChildrenNumber`). For `""` ZooKeeper
+    /// counts every key that starts with `/`, the root's `/` alias included: one more than `/`.
     pub fn descendant_count(&self, path: &str) -> usize {
+        if path.is_empty() {
+            return self.descendant_count("/") + 1;
+        }
         let mut count = 0;
         let mut stack = vec![path.to_owned()];
         while let Some(p) = stack.pop() {
@@ -447,6 +454,18 @@ mod tests {
         assert_eq!(t.get("/zookeeper/config").unwrap().client_stat().aversion, -1);
         assert_eq!(t.get("/").unwrap().data.as_deref(), Some(&b""[..]));
         assert_eq!(t.descendant_count("/"), 3);
+    }
+
+    /// Differential test (compat-tests/differential), ZooKeeper 3.8.0: `""` reads as the root.
+    #[test]
+    fn empty_path_is_the_root() {
+        let mut t = DataTree::new();
+        let acl = t.intern_acl(acl::open_acl_unsafe());
+        t.create("/a", None, acl, 0, 1, 10);
+        assert_eq!(t.get("").unwrap().children.len(), 2);
+        assert_eq!(t.get("").unwrap().client_stat(), t.get("/").unwrap().client_stat());
+        assert_eq!(t.descendant_count("/"), 4);
+        assert_eq!(t.descendant_count(""), 5);
     }
 
     #[test]
