@@ -36,6 +36,8 @@ pub mod tools;
 pub mod wal;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;
