@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod sasl;
 pub mod server;
 pub mod session;
 pub mod storage;
