@@ -285,7 +285,7 @@ snapshot_glob() { # name
 
 snapshot_count() { # name
     # shellcheck disable=SC2046
-    ls -1 $(snapshot_glob "$1") 2>/dev/null | wc -l
+    { ls -1 $(snapshot_glob "$1") 2>/dev/null || true; } | wc -l
 }
 
 # Waits (at most 300 s) for a snapshot newer than the `before` count, and for its size to

@@ -132,6 +132,17 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// `len` random bytes: znode data that compresses no better than real data would, so
+    /// a compressed snapshot is not flattered by repeated filler.
+    pub fn bytes(&mut self, len: usize) -> Bytes {
+        let mut v = Vec::with_capacity(len + 8);
+        while v.len() < len {
+            v.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        v.truncate(len);
+        Bytes::from(v)
+    }
+
     /// Uniform in `0..n` (n > 0); the modulo bias is negligible for key spaces < 2^32.
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
@@ -144,14 +155,12 @@ pub struct OpSource {
     conn: usize,
     n: u64,
     rng: Rng,
-    value: Bytes,
 }
 
 impl OpSource {
     pub fn new(shape: std::sync::Arc<Shape>, conn: usize) -> OpSource {
-        let value = Bytes::from(vec![b'x'; shape.value_bytes]);
         let rng = Rng::new(shape.seed.wrapping_add(conn as u64));
-        OpSource { shape, conn, n: 0, rng, value }
+        OpSource { shape, conn, n: 0, rng }
     }
 
     /// This connection's share of a fixed number of nodes (`delete`, `load`).
@@ -165,20 +174,21 @@ impl OpSource {
         let s = &*self.shape;
         let n = self.n;
         self.n += 1;
+        let len = s.value_bytes;
         let op = match s.workload {
             Workload::Create if s.sequential => Op::Create {
                 path: format!("/bench/sq/{}-{}-", s.run_id, self.conn),
-                data: self.value.clone(),
+                data: self.rng.bytes(len),
                 flags: FLAG_SEQUENTIAL,
             },
             Workload::Create => Op::Create {
                 path: format!("/bench/cr/{}-{}-{n}", s.run_id, self.conn),
-                data: self.value.clone(),
+                data: self.rng.bytes(len),
                 flags: 0,
             },
             Workload::Delete if n < self.share() => Op::Delete { path: delete_path(s, self.conn, n) },
             Workload::Delete => return None,
-            Workload::Set => Op::Set { path: key_path(self.rng.below(s.keys)), data: self.value.clone() },
+            Workload::Set => Op::Set { path: key_path(self.rng.below(s.keys)), data: self.rng.bytes(len) },
             Workload::Get => Op::Get { path: key_path(self.rng.below(s.keys)) },
             Workload::Exists => Op::Exists { path: key_path(self.rng.below(s.keys)) },
             Workload::Children => Op::Children { path: format!("/bench/ch/p{}", self.rng.below(CHILDREN_PARENTS)) },
@@ -187,14 +197,14 @@ impl OpSource {
                 if self.rng.below(100) < s.read_pct as usize {
                     Op::Get { path }
                 } else {
-                    Op::Set { path, data: self.value.clone() }
+                    Op::Set { path, data: self.rng.bytes(len) }
                 }
             }
             Workload::Load if n < self.share() => {
                 // Stripe the connections over the whole range, then over the parents.
                 let i = n * s.connections as u64 + self.conn as u64;
                 let path = format!("/scale/p{}/n{i}", i % s.parents as u64);
-                Op::Create { path, data: self.value.clone(), flags: 0 }
+                Op::Create { path, data: self.rng.bytes(len), flags: 0 }
             }
             Workload::Load => return None,
             Workload::Watch => unreachable!("watch fan-out has its own driver (fanout.rs)"),
@@ -212,7 +222,8 @@ pub fn delete_path(s: &Shape, conn: usize, n: u64) -> String {
 /// in waves: every node of one wave may be created in parallel, after the previous wave.
 pub fn setup_waves(s: &Shape) -> Vec<Vec<Op>> {
     let node = |path: String| Op::Create { path, data: Bytes::new(), flags: 0 };
-    let value = Bytes::from(vec![b'x'; s.value_bytes]);
+    let mut rng = Rng::new(s.seed ^ 0x5e7u64);
+    let mut value = move || rng.bytes(s.value_bytes);
     let mut waves = vec![vec![node("/bench".into())]];
     match s.workload {
         Workload::Create => waves.push(vec![node("/bench/cr".into()), node("/bench/sq".into())]),
@@ -220,33 +231,27 @@ pub fn setup_waves(s: &Shape) -> Vec<Vec<Op>> {
             waves.push(vec![node("/bench/del".into())]);
             let mut all = Vec::new();
             for conn in 0..s.connections {
-                let src = OpSource {
-                    shape: std::sync::Arc::new(s.clone()),
-                    conn,
-                    n: 0,
-                    rng: Rng::new(0),
-                    value: Bytes::new(),
-                };
+                let src = OpSource { shape: std::sync::Arc::new(s.clone()), conn, n: 0, rng: Rng::new(0) };
                 for n in 0..src.share() {
-                    all.push(Op::Create { path: delete_path(s, conn, n), data: value.clone(), flags: 0 });
+                    all.push(Op::Create { path: delete_path(s, conn, n), data: value(), flags: 0 });
                 }
             }
             waves.push(all);
         }
         Workload::Set | Workload::Get | Workload::Exists | Workload::Mixed => {
             waves.push(vec![node("/bench/kv".into())]);
-            waves.push((0..s.keys).map(|i| Op::Create { path: key_path(i), data: value.clone(), flags: 0 }).collect());
+            waves.push((0..s.keys).map(|i| Op::Create { path: key_path(i), data: value(), flags: 0 }).collect());
         }
         Workload::Children => {
             waves.push(vec![node("/bench/ch".into())]);
             waves.push((0..CHILDREN_PARENTS).map(|j| node(format!("/bench/ch/p{j}"))).collect());
             let kids = (0..CHILDREN_PARENTS)
                 .flat_map(|j| (0..s.children).map(move |i| format!("/bench/ch/p{j}/c{i}")))
-                .map(|path| Op::Create { path, data: value.clone(), flags: 0 })
+                .map(|path| Op::Create { path, data: value(), flags: 0 })
                 .collect();
             waves.push(kids);
         }
-        Workload::Watch => waves.push(vec![Op::Create { path: "/bench/watch".into(), data: value, flags: 0 }]),
+        Workload::Watch => waves.push(vec![Op::Create { path: "/bench/watch".into(), data: value(), flags: 0 }]),
         Workload::Load => {
             waves[0] = vec![node("/scale".into())];
             waves.push((0..s.parents).map(|j| node(format!("/scale/p{j}"))).collect());
