@@ -242,7 +242,7 @@ run_one() { # server round name args...
 }
 
 scale_mode() {
-    local n="$ZNODES" server rss0 rss1 t_log t_snap snap_file snap_bytes before
+    local n="$ZNODES" server rss0 rss1 t_log t_snap snap_file snap_bytes
     log "scale mode: $n znodes of 100 bytes under 10 parents, each server alone"
     for server in ferrozk zookeeper; do
         fresh_server "$server"
@@ -256,10 +256,10 @@ scale_mode() {
         rss1=$(rss_bytes "${PID[$server]}")
         stop_server "$server"
         # First restart replays the log (and both servers then write a snapshot).
-        before=$(snapshot_count "$server")
+        touch "$OUT/.restart-$server"
         start_server "$server"
         t_log=$(wait_serving "$server")
-        snap_file=$(wait_snapshot "$server" "$before")
+        snap_file=$(wait_snapshot "$server" "$OUT/.restart-$server")
         snap_bytes=$(stat -c %s "$snap_file")
         stop_server "$server"
         # Second restart starts from that snapshot.
@@ -283,19 +283,16 @@ snapshot_glob() { # name
     esac
 }
 
-snapshot_count() { # name
-    # shellcheck disable=SC2046
-    { ls -1 $(snapshot_glob "$1") 2>/dev/null || true; } | wc -l
-}
-
-# Waits (at most 300 s) for a snapshot newer than the `before` count, and for its size to
-# settle (ferrozk writes it in the background); prints its path.
-wait_snapshot() { # name before
-    local name="$1" before="$2" i newest size last=-1 stable=0
+# Waits (at most 300 s) for a snapshot written after the marker file, and for its size to
+# settle (ferrozk writes it in the background); prints its path. Counting files would not
+# do: ferrozk purges old snapshots as it writes new ones.
+wait_snapshot() { # name marker
+    local name="$1" marker="$2" i newest size last=-1 stable=0
     for i in $(seq 1 3000); do
-        if [ "$(snapshot_count "$name")" -gt "$before" ]; then
-            # shellcheck disable=SC2046
-            newest=$(ls -1t $(snapshot_glob "$name") | head -1)
+        # shellcheck disable=SC2046
+        newest=$(find $(dirname "$(snapshot_glob "$name")") -maxdepth 1 -name 'snapshot.*' \
+            -newer "$marker" -printf '%T@ %p\n' 2>/dev/null | sort -n | tail -1 | cut -d' ' -f2-)
+        if [ -n "$newest" ]; then
             size=$(stat -c %s "$newest" 2>/dev/null || echo -1)
             if [ "$size" = "$last" ] && [ "$size" -gt 0 ]; then
                 stable=$((stable + 1))
