@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 
 import pytest
 
+import rawzk
 from rawzk import PING, RawClient
 from zkharness import Server, four_letter, wait_until
 
@@ -112,10 +114,9 @@ def test_fresh_server_four_letter_words(start_server):
     assert values["dataLogDir"] == f"{srv.data_dir}/version-2"
     assert (values["secureClientPort"], values["serverId"]) == ("-1", "0")
 
-    # the harness's readiness probe was one session: created (0x1) and closed (0x2, which
-    # may still be on its way)
+    # the harness's readiness probe was one session, created (0x1) and closed (0x2)
     srvr = dict(line.split(": ", 1) for line in four_letter(port, "srvr").splitlines())
-    assert srvr["Zxid"] in ("0x1", "0x2")
+    assert srvr["Zxid"] == "0x2"
     assert srvr["Mode"] == "standalone"
     assert srvr["Node count"] == "5", "/, /zookeeper, quota, config: the root counts twice"
     mntr = dict(line.split("\t", 1) for line in four_letter(port, "mntr").splitlines())
@@ -172,3 +173,31 @@ def test_super_digest(start_server):
         for c in (owner, root, other):
             c.stop()
             c.close()
+
+
+def test_closed_session_does_not_expire_later(start_server):
+    """After closeSession the session is gone: nothing about it happens when its timeout
+    would have run out (no second close, no zxid used), also when the client hangs up
+    right after sending closeSession without waiting for the reply (kazoo does that)."""
+    srv = start_server({})
+
+    def zxid():
+        return dict(line.split(": ", 1)
+                    for line in four_letter(srv.port, "srvr").splitlines())["Zxid"]
+
+    with RawClient(srv.port) as c:
+        c.start_session(4000)
+        assert c.call(rawzk.CREATE, rawzk.create_body("/n", b"", flags=1)).err == 0
+        rep = c.call(rawzk.CLOSE_SESSION)
+        assert rep.err == 0
+        closed_at = rep.zxid
+    assert zxid() == hex(closed_at)
+    for _ in range(3):
+        with RawClient(srv.port) as c:
+            c.start_session(4000)
+            c.send(rawzk.CLOSE_SESSION)  # and hang up at once
+    time.sleep(1)
+    settled = zxid()
+    assert int(settled, 16) == closed_at + 6, "three sessions created and closed"
+    time.sleep(4 + 2 * 2 + 1)  # timeout + two ticks + margin
+    assert zxid() == settled, "a closed session was closed (expired) again later"

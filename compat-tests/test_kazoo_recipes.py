@@ -16,6 +16,7 @@ from kazoo.recipe.election import Election
 from kazoo.recipe.lock import Lock, Semaphore
 from kazoo.recipe.party import Party
 from kazoo.recipe.queue import LockingQueue, Queue
+from kazoo.retry import KazooRetry
 
 from zkharness import wait_until
 
@@ -321,7 +322,10 @@ def test_semaphore(make_client, base):
 
 
 def test_counter_with_contention(make_client, base):
-    clients = [make_client() for _ in range(3)]
+    # Counter retries a lost compare-and-set through the client's command retry policy:
+    # give it enough tries for six contending threads (bounded all the same).
+    clients = [make_client(command_retry=KazooRetry(max_tries=200, delay=0.005, max_delay=0.1))
+               for _ in range(3)]
     path = f"{base}/counter"
     per_thread = 15
 

@@ -190,19 +190,16 @@ class Server:
         return self
 
     def _session_ok(self) -> bool:
-        from kazoo.client import KazooClient
+        """Open a session and close it again (closeSession answered), on the wire, so
+        that the probe leaves no session behind to expire later."""
+        from rawzk import CLOSE_SESSION, RawClient
 
-        zk = KazooClient(hosts=self.hosts, timeout=4.0)
-        try:
-            zk.start(timeout=5)
-            zk.exists("/")
-            return True
-        finally:
-            try:
-                zk.stop()
-                zk.close()
-            except Exception:  # noqa: BLE001
-                pass
+        with RawClient(self.port, timeout=5.0) as c:
+            resp = c.connect(10000)
+            if resp.session_id == 0 or resp.timeout <= 0:
+                return False
+            rep = c.call(CLOSE_SESSION)
+            return rep.err == 0
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -157,13 +157,13 @@ class Generator:
         if self.seq_made and x < 0.12:
             k = rng.randrange(self.seq_made + 2)
             return f"{{Q{k}}}" + (rng.choice(["", "", "/a", "/s"]))
-        if self.known and rng.random() < 0.65:
+        if self.known and rng.random() < 0.8:
             return self.tmpl(rng.choice(self.known))
         return self.tmpl(self.rel())
 
     def parent_for_create(self) -> str:
         rng = self.rng
-        if rng.random() < 0.35 or not self.known:
+        if rng.random() < 0.3 or not self.known:
             base = ""
         else:
             base = rng.choice(self.known)

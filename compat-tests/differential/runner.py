@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import normalise
-from .execute import run_side
+from collections import Counter
+
+from . import normalise, open_bugs
+from .execute import Entry, run_side
 from .gen import SUPER_DIGEST, Op, generate
 
 import zkharness  # noqa: E402  (compat-tests/ is on sys.path, see __init__.py)
@@ -124,6 +126,13 @@ class Outcome:
     def differs(self) -> bool:
         return self.mismatch is not None or self.died
 
+    def open_bug(self) -> str | None:
+        """The open ferrozk bug (open_bugs.py) the first difference is, if any."""
+        m = self.mismatch
+        if m is None or self.died or m.j >= len(self.ref_lines) or m.i >= len(self.test_lines):
+            return None
+        return open_bugs.classify(self.ref_lines[m.j].text, self.test_lines[m.i].text)
+
     def first_op_kind(self) -> str | None:
         if self.mismatch is None:
             return None
@@ -140,6 +149,8 @@ class Differ:
         self.runs = 0
         self.streams = 0
         self.requests = 0
+        self.coverage: Counter = Counter()
+        self.last_ref_entries: list[Entry] = []
 
     def root_for(self, seed: int) -> str:
         self.runs += 1
@@ -165,6 +176,7 @@ class Differ:
                                "this is a harness bug)")
         t_entries, t_fault, t_req = results["test"]
         r_entries, r_fault, r_req = results["ref"]
+        self.last_ref_entries = r_entries
         test_lines = normalise.render(t_entries, root)
         ref_lines = normalise.render(r_entries, root)
         mismatch = normalise.compare(test_lines, ref_lines)
@@ -181,7 +193,9 @@ class Differ:
         self.streams += 1
         ops = generate(seed, length)
         self.runs = 0
-        return self.run(seed, ops, list(range(len(ops))))
+        out = self.run(seed, ops, list(range(len(ops))))
+        tally(self.last_ref_entries, self.coverage)
+        return out
 
     # ---- shrinking ---------------------------------------------------------------------
     def replay(self, seed: int, full: list[Op], keep: list[int]) -> Outcome:
@@ -257,6 +271,27 @@ class Differ:
         return "\n".join(lines)
 
 
+def tally(entries: list[Entry], c: Counter):
+    """What the reference answered: (op name, error code) for replies, multi results,
+    event types; so a run can show (and a test check) what it covered."""
+    for e in entries:
+        if e.kind == "reply":
+            name = normalise.OPNAMES.get(e.data["opcode"], str(e.data["opcode"]))
+            c[f"{name} err={e.data['err']}"] += 1
+            if e.data["opcode"] == 14 and e.data["err"] == 0:
+                res = e.data.get("body", {}).get("results", [])
+                failed = any(r[0] == "error" and r[1] not in (0, -2) for r in res)
+                c["multi failed" if failed else "multi succeeded"] += 1
+        elif e.kind == "event":
+            c[f"event type={e.data['type']}"] += 1
+        elif e.kind in ("open", "resume", "closed"):
+            c[e.kind] += 1
+
+
+def coverage_report(c: Counter) -> str:
+    return "\n".join(f"  {n:8d}  {k}" for k, n in sorted(c.items()))
+
+
 def stream_seeds(base: int, count: int) -> list[int]:
     return [base + k for k in range(count)]
 
@@ -269,11 +304,13 @@ class Summary:
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     failed_seeds: list[int] = field(default_factory=list)
+    known: list[str] = field(default_factory=list)       # reports of open ferrozk bugs
+    known_seeds: list[int] = field(default_factory=list)
 
 
-def run_many(differ: Differ, seeds: list[int], length: int | None = None, shrink: bool = True,
+def run_many(differ: Differ, seeds: list[int], length=None, shrink: bool = True,
              shrink_budget_s: float = 90.0, stop_after: int = 1, log=print,
-             time_limit_s: float | None = None) -> Summary:
+             time_limit_s: float | None = None, progress: int = 0) -> Summary:
     """Runs the streams; on a difference shrinks it and records the report. Stops after
     `stop_after` differing streams (0: never)."""
     s = Summary()
@@ -282,9 +319,12 @@ def run_many(differ: Differ, seeds: list[int], length: int | None = None, shrink
         if time_limit_s is not None and time.monotonic() - t0 > time_limit_s:
             log(f"time limit reached after {s.streams} streams")
             break
-        o = differ.stream(seed, length)
+        o = differ.stream(seed, length(seed) if callable(length) else length)
         s.streams += 1
         s.ops += len(o.ops)
+        if progress and s.streams % progress == 0:
+            log(f"  {s.streams} streams, {s.ops} ops, {time.monotonic() - t0:.0f}s, "
+                f"{len(s.failures)} differing, {len(s.known)} open-bug")
         if o.differs:
             log(f"seed {seed}: difference at op {o.mismatch.op if o.mismatch else '?'}; shrinking")
             # The servers' trees now differ (and some reads, like the root's Stat, see the
@@ -295,6 +335,13 @@ def run_many(differ: Differ, seeds: list[int], length: int | None = None, shrink
             rep = differ.report(small, len(o.ops))
             if differ.pair.test and differ.pair.ref and (small.died or small.fault):
                 rep += "\n" + differ.pair.log_tails()
+            bug = small.open_bug()
+            if bug is not None:
+                rep = open_bugs.describe(bug) + "\n" + rep
+                s.known.append(rep)
+                s.known_seeds.append(seed)
+                log(rep)
+                continue
             s.failures.append(rep)
             s.failed_seeds.append(seed)
             log(rep)
