@@ -691,3 +691,23 @@ fn snapshot_round_trips_arbitrary_stats_and_paths() {
     write_snapshot_in(&disk, &state).unwrap();
     assert_same(&read_snapshot_in(&disk, &snapshot_name(i64::MAX)).unwrap(), &state);
 }
+
+// A replica that installs a peer's snapshot skips zxids; its log must say so, or a
+// recovery without that snapshot would replay later records onto an older state.
+#[test]
+fn restart_at_records_the_skip_in_the_log() {
+    let txns = workload(30);
+    let disk = SimDisk::new("/sim");
+    let mut w = wal(&disk, 0);
+    write_all(&mut w, &txns[..5], 5);
+    w.restart_at(20).unwrap();
+    assert!(matches!(w.restart_at(19), Err(StorageError::OutOfOrder { .. })));
+    write_all(&mut w, &txns[20..], 5);
+    drop(w);
+    let err = recover(&disk, RecoveryMode::Strict).unwrap_err();
+    assert!(matches!(err, StorageError::MissingSegment { after: 5, prev: 20, .. }), "{err}");
+    write_snapshot_in(&disk, &state_at(&txns, 20)).unwrap();
+    let rec = recover(&disk, RecoveryMode::Strict).unwrap();
+    assert_eq!(rec.replayed, 10);
+    assert_same(&rec.state, &state_at(&txns, 30));
+}

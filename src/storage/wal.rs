@@ -187,6 +187,24 @@ impl Wal {
         self.poison_on_err(trimmed.map_err(|e| StorageError::Io { file, source: e }))
     }
 
+    /// Continues the log after `zxid`, skipping the zxids between: for a replica that
+    /// installed a snapshot at `zxid` from a peer. Rolls to a new segment whose header says
+    /// it follows `zxid`, so a recovery that lacks that snapshot reports the gap
+    /// (`MissingSegment`) instead of replaying later records onto an older state. Write the
+    /// snapshot (durably) before syncing anything after it.
+    ///
+    /// # Errors
+    /// As [`Wal::roll`]; `OutOfOrder` if `zxid` is below the last appended zxid.
+    pub fn restart_at(&mut self, zxid: i64) -> Result<(), StorageError> {
+        if zxid < self.last_zxid {
+            return Err(StorageError::OutOfOrder { zxid, last: self.last_zxid });
+        }
+        self.roll()?;
+        self.last_zxid = zxid;
+        self.synced_zxid = zxid;
+        Ok(())
+    }
+
     fn poison_on_err(&mut self, result: Result<(), StorageError>) -> Result<(), StorageError> {
         if let Err(e) = &result {
             tracing::error!(error = %e, "write-ahead log failed; refusing further writes");
