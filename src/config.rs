@@ -71,6 +71,14 @@ pub struct Config {
     pub snap_count: u64,
     /// `enforceQuota` (`zookeeper.enforceQuota`): hard quota limits answer QuotaExceeded.
     pub enforce_quota: bool,
+    /// `java.security.auth.login.config`: the JAAS file with the SASL DIGEST-MD5 users.
+    pub jaas_config: Option<PathBuf>,
+    /// `zookeeper.sasl.serverconfig`: the JAAS section to read (default `Server`).
+    pub sasl_section: Option<String>,
+    /// `zookeeper.SASLAuthenticationProvider.superPassword`: overrides `user_super`.
+    pub sasl_super_password: Option<String>,
+    /// `zookeeper.superUser`: a SASL identity that is also super.
+    pub super_user: Option<String>,
     /// `forceSync`: fsync the log before answering (anything but `no` means yes). Off is
     /// for tests and benchmarks only; the server logs it as unsafe.
     pub force_sync: bool,
@@ -116,6 +124,10 @@ impl Default for Config {
             jute_max_buffer: 0xfffff,
             snap_count: 100_000,
             enforce_quota: false,
+            jaas_config: None,
+            sasl_section: None,
+            sasl_super_password: None,
+            super_user: None,
             force_sync: true,
             prealloc_bytes: 64 << 20,
             autopurge_snap_retain_count: 3,
@@ -265,7 +277,13 @@ pub fn apply_jvm_flags(cfg: &mut Config, flags: &str, source: &str) -> Result<()
     for flag in flags.split_whitespace() {
         let Some((key, value)) = flag.strip_prefix("-D").and_then(|kv| kv.split_once('=')) else { continue };
         let key = match key {
-            SUPER_DIGEST_KEY | "jute.maxbuffer" | "znode.container.checkIntervalMs" => key,
+            SUPER_DIGEST_KEY
+            | "jute.maxbuffer"
+            | "znode.container.checkIntervalMs"
+            | "java.security.auth.login.config"
+            | "zookeeper.sasl.serverconfig"
+            | "zookeeper.SASLAuthenticationProvider.superPassword"
+            | "zookeeper.superUser" => key,
             other => match other.strip_prefix("zookeeper.") {
                 Some(
                     k @ ("4lw.commands.whitelist"
@@ -430,6 +448,12 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
         "jute.maxbuffer" => cfg.jute_max_buffer = ctx.positive_decoded(v)?,
         "snapCount" => cfg.snap_count = u64::from(ctx.positive_decoded(v)?),
         "enforceQuota" | "zookeeper.enforceQuota" => cfg.enforce_quota = ctx.boolean(v)?,
+        "java.security.auth.login.config" => cfg.jaas_config = Some(ctx.path(v, cfg)?),
+        "sasl.serverconfig" | "zookeeper.sasl.serverconfig" => cfg.sasl_section = Some(v.to_owned()),
+        "SASLAuthenticationProvider.superPassword" | "zookeeper.SASLAuthenticationProvider.superPassword" => {
+            cfg.sasl_super_password = Some(v.to_owned())
+        }
+        "superUser" | "zookeeper.superUser" => cfg.super_user = Some(v.to_owned()),
         "forceSync" | "zookeeper.forceSync" => cfg.force_sync = v != "no",
         "preAllocSize" | "zookeeper.preAllocSize" => cfg.prealloc_bytes = u64::from(ctx.positive_decoded(v)?) * 1024,
         "znode.container.checkIntervalMs" => cfg.container_check_interval_ms = u64::from(ctx.positive_decoded(v)?),

@@ -20,6 +20,7 @@ use super::request::Request;
 use super::stats::{ConnStats, ServerStats};
 use super::ConnId;
 use crate::config::Config;
+use crate::sasl::{DigestMd5Server, SaslUsers};
 use crate::session::{self, ExpiryTracker};
 use crate::tree::{DataTree, NodeKind};
 use crate::txn::stamp::{StampRules, Stamper};
@@ -88,6 +89,8 @@ pub(super) struct Conn {
     pub stats: ConnStats,
     /// What this connection waits for, in order (see `commit`).
     pub queue: VecDeque<Queued>,
+    /// The connection's SASL DIGEST-MD5 exchange, once the client started one.
+    pub sasl: Option<DigestMd5Server>,
 }
 
 /// The driver's state.
@@ -106,6 +109,8 @@ pub struct Driver {
     pub(super) unapplied: Unapplied,
     pub(super) since_snapshot: u64,
     pub(super) snapshot_after: u64,
+    /// DIGEST-MD5 users from the JAAS file; `None` when SASL is not configured.
+    pub(super) sasl_users: Option<Arc<SaslUsers>>,
 }
 
 /// Wall clock in ms since the Unix epoch: the time the leader stamps into commands.
@@ -133,8 +138,15 @@ impl Driver {
             unapplied: Unapplied::new(),
             since_snapshot: 0,
             snapshot_after: config.snap_count.max(1),
+            sasl_users: None,
             config,
         }
+    }
+
+    /// Enables SASL DIGEST-MD5 with these users.
+    pub fn with_sasl(mut self, users: Option<Arc<SaslUsers>>) -> Driver {
+        self.sasl_users = users;
+        self
     }
 
     /// Runs until every sender is gone.
@@ -199,6 +211,7 @@ impl Driver {
                 ids: ids.clone(),
                 stats,
                 queue: VecDeque::new(),
+                sasl: None,
             };
             self.conns.insert(conn, c);
             let after = AfterWrite::Connect { read_only: req.read_only };
@@ -228,7 +241,16 @@ impl Driver {
         self.expiry.touch(id, timeout, now);
         self.owners.insert(id, conn);
         let stats = ConnStats::new(now, timeout);
-        let c = Conn { outbox, remote, session: Some(id), timeout_ms: timeout, ids, stats, queue: VecDeque::new() };
+        let c = Conn {
+            outbox,
+            remote,
+            session: Some(id),
+            timeout_ms: timeout,
+            ids,
+            stats,
+            queue: VecDeque::new(),
+            sasl: None,
+        };
         self.conns.insert(conn, c);
         self.connect_response(conn, req.read_only);
     }

@@ -71,6 +71,9 @@ pub enum ServeError {
     /// The data on disk is damaged or unreadable (the message names file and offset).
     #[error("cannot recover the data directory: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// The JAAS file exists but cannot be read or parsed (ZooKeeper refuses to start too).
+    #[error("{file}: {message}")]
+    Jaas { file: std::path::PathBuf, message: String },
     /// The client port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
@@ -83,13 +86,42 @@ pub enum ServeError {
 /// When recovery finds damage, or the client port cannot be bound.
 pub async fn run(config: Config, mode: RecoveryMode) -> Result<(), ServeError> {
     let (tx, rx) = mpsc::channel(DRIVER_QUEUE_MAX);
+    let sasl_users = load_sasl(&config)?;
     let (state, log) = persist::start(&config, mode, tx.clone())?;
     let addr = SocketAddr::new(config.client_port_address, config.client_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     info!(%addr, data_dir = %config.data_dir.display(), "ferrozk {VERSION} serving clients (standalone)");
-    tokio::spawn(driver::Driver::new(config.clone(), state, log).run(rx));
+    tokio::spawn(driver::Driver::new(config.clone(), state, log).with_sasl(sasl_users).run(rx));
     accept_loop(listener, config, tx).await;
     Ok(())
+}
+
+/// Reads the SASL DIGEST-MD5 users from the JAAS file, as ZooKeeper does at start-up: no
+/// file or no `Server` section means no SASL; Kerberos-only sections are reported and
+/// SASL stays off (a server without Kerberos); a file that does not parse stops start-up.
+fn load_sasl(config: &Config) -> Result<Option<Arc<crate::sasl::SaslUsers>>, ServeError> {
+    use crate::sasl::{parse_jaas, JaasError, DEFAULT_SECTION};
+    let Some(file) = &config.jaas_config else { return Ok(None) };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ServeError::Jaas { file: file.clone(), message: format!("cannot read: {e}") })?;
+    let section = config.sasl_section.as_deref().unwrap_or(DEFAULT_SECTION);
+    match parse_jaas(&text, section) {
+        Ok(mut users) => {
+            users.set_super_password(config.sasl_super_password.clone());
+            for m in users.ignored_modules() {
+                warn!(module = %m, "JAAS login module ignored (ferrozk does SASL DIGEST-MD5 only)");
+            }
+            info!(users = users.len(), file = %file.display(), "SASL DIGEST-MD5 enabled");
+            Ok(Some(Arc::new(users)))
+        }
+        Err(e @ (JaasError::Syntax { .. } | JaasError::DuplicateSection { .. })) => {
+            Err(ServeError::Jaas { file: file.clone(), message: e.to_string() })
+        }
+        Err(e) => {
+            warn!(file = %file.display(), "SASL stays off: {e}");
+            Ok(None)
+        }
+    }
 }
 
 /// Accepts clients until the process stops; each connection gets its own task.

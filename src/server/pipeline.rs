@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use jute::data::perms;
 use jute::multi::{MultiOp, MultiResponse, MultiResult};
 use jute::proto::*;
@@ -16,6 +16,7 @@ use super::commit::{is_write, AfterWrite, Origin, Queued};
 use super::driver::{now_ms, Driver};
 use super::request::Request;
 use super::ConnId;
+use crate::sasl::{DigestMd5Server, SaslStep};
 use crate::tree::{acl, Node};
 use crate::txn::prepare::is_ttl_flags;
 use crate::txn::{CreateKind, CreateOp, TxnOp};
@@ -48,6 +49,7 @@ impl Driver {
         // so it takes effect on arrival; its reply still goes out in order.
         let req = match req {
             Request::Auth(p) => Request::AuthDone { scheme: p.scheme.clone(), ok: self.authenticate(conn, &p) },
+            Request::Sasl(r) => self.sasl_step(conn, &r.token),
             other => other,
         };
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -104,13 +106,14 @@ impl Driver {
             }
             Request::AuthDone { scheme, ok } => self.auth_reply(c, &scheme, ok),
             Request::Auth(_) => unreachable!("auth is applied on arrival"),
-            Request::Sasl(_) => {
-                // A server without SASL configured answers as ZooKeeper 3.8 does: zxid 0,
-                // no error, a null challenge; the client's SASL then fails on its side.
-                warn!(conn = c.conn, "SASL requested but no SASL login is configured");
-                let resp = SaslResponse { token: None };
-                self.reply(c.conn, c.xid, 0, 0, |o| resp.encode(o));
+            Request::SaslDone { err, token, close } => {
+                let resp = SaslResponse { token: token.map(Bytes::from) };
+                self.reply_with_error_body(c.conn, c.xid, 0, err, |o| resp.encode(o));
+                if close {
+                    self.close_conn(c.conn);
+                }
             }
+            Request::Sasl(_) => unreachable!("SASL is stepped on arrival"),
             Request::SetWatches(w) => self.set_watches(c, w),
             Request::AddWatch(r) => self.add_watch(c, r),
             Request::CheckWatches(r) => self.watch_check_or_remove(c, &r.path, r.r#type, false),
@@ -309,6 +312,41 @@ impl Driver {
         true
     }
 
+    /// One SASL DIGEST-MD5 step (op 102), taken on arrival like auth so later requests run
+    /// with the identity it proves. Without SASL configured ZooKeeper answers OK with a null
+    /// token and keeps the connection; a failed exchange is AuthFailed, then close.
+    fn sasl_step(&mut self, conn: ConnId, token: &[u8]) -> Request {
+        let Some(users) = self.sasl_users.clone() else {
+            warn!(conn, "SASL requested but no JAAS Server section is configured");
+            return Request::SaslDone { err: 0, token: None, close: false };
+        };
+        let super_user = self.config.super_user.clone();
+        let Some(c) = self.conns.get_mut(&conn) else { return Request::SaslDone { err: 0, token: None, close: true } };
+        let server = c.sasl.get_or_insert_with(|| DigestMd5Server::new(users, sasl_nonce()));
+        match server.step(token) {
+            Ok(SaslStep::Challenge(t)) => Request::SaslDone { err: 0, token: Some(t), close: false },
+            Ok(SaslStep::Success { final_token, authorization_id }) => {
+                info!(conn, user = %authorization_id, "SASL authenticated");
+                let mut ids = (*c.ids).clone();
+                let mut add = vec![Id { scheme: "sasl".into(), id: authorization_id.clone() }];
+                if super_user.as_deref() == Some(authorization_id.as_str()) {
+                    add.push(Id { scheme: "super".into(), id: String::new() });
+                }
+                for id in add {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                c.ids = Arc::new(ids);
+                Request::SaslDone { err: 0, token: Some(final_token), close: false }
+            }
+            Err(e) => {
+                warn!(conn, "SASL authentication failed: {e}");
+                Request::SaslDone { err: ErrorCode::AuthFailed.code(), token: None, close: true }
+            }
+        }
+    }
+
     /// The in-order reply to an AuthPacket: zxid 0; a failure closes the connection.
     fn auth_reply(&mut self, c: &Caller, scheme: &str, ok: bool) {
         if ok {
@@ -445,6 +483,20 @@ impl Driver {
     }
 }
 
+/// A fresh DIGEST-MD5 nonce: 30 random bytes in base64 (40 characters), as Java sends.
+fn sasl_nonce() -> String {
+    use base64::Engine;
+    use std::io::Read;
+    let mut bytes = [0u8; 30];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No /dev/urandom: fall back to the clock; a nonce must only not repeat.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        bytes[..16].copy_from_slice(&t.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn children(n: &Node) -> Vec<String> {
     n.children.iter().map(|c| c.to_string()).collect()
 }
@@ -520,7 +572,7 @@ fn opcode_of(req: &Request) -> OpCode {
         Request::DeleteContainer(_) => OpCode::DELETE_CONTAINER,
         Request::Auth(_) | Request::AuthDone { .. } => OpCode::AUTH,
         Request::SetWatches(_) => OpCode::SET_WATCHES,
-        Request::Sasl(_) => OpCode::SASL,
+        Request::Sasl(_) | Request::SaslDone { .. } => OpCode::SASL,
         Request::GetEphemerals(_) => OpCode::GET_EPHEMERALS,
         Request::GetAllChildrenNumber(_) => OpCode::GET_ALL_CHILDREN_NUMBER,
         Request::AddWatch(_) => OpCode::ADD_WATCH,

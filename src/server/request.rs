@@ -39,6 +39,13 @@ pub enum Request {
         scheme: String,
         ok: bool,
     },
+    /// A SASL step already taken on arrival: its reply token and error, and whether the
+    /// connection closes after it.
+    SaslDone {
+        err: i32,
+        token: Option<Vec<u8>>,
+        close: bool,
+    },
     SetWatches(SetWatches2),
     Sasl(SaslRequest),
     GetEphemerals(GetEphemeralsRequest),

@@ -33,6 +33,8 @@ pub fn check(acl: &[Acl], ids: &[Id], perm: i32) -> bool {
 fn matches(scheme: &str, have: &str, want: &str) -> bool {
     match scheme {
         "ip" => ip_matches(have, want),
+        // SASLAuthenticationProvider: a SASL user named super matches every sasl ACL.
+        "sasl" => have == want || have == "super",
         _ => have == want,
     }
 }
@@ -126,11 +128,27 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                 }
                 push(a.clone(), &mut out);
             }
-            "sasl" | "x509" => push(a.clone(), &mut out),
+            "sasl" => {
+                if !valid_sasl_id(&a.id.id) {
+                    return Err(ErrorCode::InvalidAcl);
+                }
+                push(a.clone(), &mut out);
+            }
+            "x509" => push(a.clone(), &mut out),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
     Ok(out)
+}
+
+/// `SASLAuthenticationProvider.isValid`: a plain name, or `name[/host]@REALM`.
+fn valid_sasl_id(id: &str) -> bool {
+    match id.split_once('@') {
+        None => true,
+        Some((principal, realm)) => {
+            !principal.is_empty() && !realm.is_empty() && !realm.contains('@') && !principal.starts_with('/')
+        }
+    }
 }
 
 /// Schemes whose ids `auth` ACLs expand to (ip is implicit, not authenticated).
