@@ -16,19 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
-import time
 
 from . import runner
-from .gen import generate
+from .gen import generate, long_length
 
 DEFAULT_SEED = 1
 DEFAULT_STREAMS = 300
-
-
-def long_length(seed: int) -> int:
-    return random.Random(seed * 7919 + 1).randint(80, 200)
 
 
 def main(argv=None) -> int:

@@ -431,6 +431,11 @@ def generate(seed: int, length: int | None = None) -> list[Op]:
     return Generator(seed, length).stream()
 
 
+def long_length(seed: int) -> int:
+    """Length of the seed's stream in long runs (80-200 ops)."""
+    return random.Random(seed * 7919 + 1).randint(80, 200)
+
+
 # ---- encoding -------------------------------------------------------------------------
 
 class Ctx:

@@ -14,6 +14,8 @@ What may legitimately differ, and how it is normalised:
   * session ids: renamed S<index>.<generation> (generation counts new sessions opened for
     that index), e.g. in ephemeralOwner.
   * child lists, getEphemerals and whoAmI: compared as sets (sorted).
+  * the events of one closeSession (its ephemerals are deleted in one txn, in an order the
+    server leaves open; ZooKeeper uses hash order): compared as a multiset per session.
   * the stream's root path (/d<seed>, or another root per replay) is shown as /R.
 
 KNOWN INTENTIONAL DIFFERENCES: ferrozk follows ZooKeeper 3.9 (and 3.8.4+) where 3.8.0
@@ -68,6 +70,8 @@ class Line:
     text: str
     droppable: bool = False   # the reference may send it and the server under test not
     alt: tuple[str, ...] = ()  # other texts the server under test may show instead
+    event: bool = False
+    sess: int = -1
 
 
 class Normaliser:
@@ -170,7 +174,7 @@ class Normaliser:
             return Line(e.op, f"{s} event type={d['type']} state={d['state']} "
                               f"path={self.p(path)}{extra}",
                         # (3) events on nodes that may deny READ may be missing on 3.9 rules.
-                        droppable=path is not None and is_secret(path))
+                        droppable=path is not None and is_secret(path), event=True, sess=e.sess)
         text = self.reply(e)
         alt: tuple[str, ...] = ()
         if e.data["opcode"] == w.CHECK_WATCHES:
@@ -269,9 +273,27 @@ class Normaliser:
         return "[" + ", ".join(out) + "]"
 
 
-def render(entries: list[Entry], root: str) -> list[Line]:
+def render(entries: list[Entry], root: str, close_ops: set[int] = frozenset()) -> list[Line]:
+    """The transcript as lines. The events a closeSession causes (op indices in close_ops)
+    are sorted within each run of one session: the session's ephemerals go in one txn, in
+    an order the server leaves open (hash order in ZooKeeper)."""
     n = Normaliser(root)
-    return [n.render(e) for e in entries]
+    lines = [n.render(e) for e in entries]
+    out: list[Line] = []
+    k = 0
+    while k < len(lines):
+        line = lines[k]
+        if line.event and line.op in close_ops:
+            run = [line]
+            while (k + len(run) < len(lines) and lines[k + len(run)].event
+                   and lines[k + len(run)].op == line.op and lines[k + len(run)].sess == line.sess):
+                run.append(lines[k + len(run)])
+            out += sorted(run, key=lambda x: x.text)
+            k += len(run)
+        else:
+            out.append(line)
+            k += 1
+    return out
 
 
 @dataclass

@@ -177,8 +177,9 @@ class Differ:
         t_entries, t_fault, t_req = results["test"]
         r_entries, r_fault, r_req = results["ref"]
         self.last_ref_entries = r_entries
-        test_lines = normalise.render(t_entries, root)
-        ref_lines = normalise.render(r_entries, root)
+        close_ops = {k for k, op in enumerate(ops) if op.kind == "close"} | {len(ops)}
+        test_lines = normalise.render(t_entries, root, close_ops)
+        ref_lines = normalise.render(r_entries, root, close_ops)
         mismatch = normalise.compare(test_lines, ref_lines)
         died = not self.pair.alive()
         self.requests += t_req + r_req
