@@ -129,6 +129,7 @@ class Generator:
         self.sessions = sessions or rng.randint(2, 4)
         self.length = length or rng.randint(15, 45)
         self.known: list[str] = []          # relative paths that may exist
+        self.watched: list[str] = []        # path templates some watch was asked for
         self.seq_made = 0
         # per (session, connection generation): path -> "std" | "p0" | "p1"
         self.watch_mode: dict[tuple[int, int], dict[str, str]] = {}
@@ -157,12 +158,20 @@ class Generator:
         if self.seq_made and x < 0.12:
             k = rng.randrange(self.seq_made + 2)
             return f"{{Q{k}}}" + (rng.choice(["", "", "/a", "/s"]))
+        if self.watched and rng.random() < 0.25:
+            return rng.choice(self.watched)
         if self.known and rng.random() < 0.8:
             return self.tmpl(rng.choice(self.known))
         return self.tmpl(self.rel())
 
     def parent_for_create(self) -> str:
         rng = self.rng
+        if self.watched and rng.random() < 0.2:
+            w = rng.choice(self.watched)
+            if w.startswith("{R}/") and rng.random() < 0.5:
+                return w[4:]   # (re)create the watched node itself
+            if w.startswith("{R}/"):
+                return w[4:] + "/" + rng.choices(NAMES, weights=NAME_WEIGHTS)[0]
         if rng.random() < 0.3 or not self.known:
             base = ""
         else:
@@ -205,10 +214,15 @@ class Generator:
         """A random watch flag for a standard watch on `path`, within the constraints."""
         if is_secret(path) or path.startswith("{Q") or self.modes(s).get(path, "std") != "std":
             return False
-        watch = self.rng.random() < 0.5
+        watch = self.rng.random() < 0.6
         if watch:
             self.modes(s)[path] = "std"
+            self.note_watched(path)
         return watch
+
+    def note_watched(self, path: str):
+        if path not in self.watched and len(self.watched) < 20:
+            self.watched.append(path)
 
     # ---- ops -------------------------------------------------------------------------
     def next_session(self) -> int:
@@ -371,6 +385,7 @@ class Generator:
             return self.op_read(s, "exists")
         if want:
             self.modes(s)[p] = want
+            self.note_watched(p)
         return Op(s, "addwatch", {"path": p, "mode": mode})
 
     def op_watchcheck(self, s, kind):
