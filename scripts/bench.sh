@@ -190,7 +190,7 @@ stop_server() { # name
 }
 
 rss_bytes() { # pid
-    awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"
+    awk '/^VmRSS:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"
 }
 
 # ------------------------------------------------------------------------- header
