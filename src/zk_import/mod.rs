@@ -171,7 +171,7 @@ pub fn import(from: &Path, to: &Path, progress: &mut dyn FnMut(&str)) -> Result<
     let mut replay = load_snapshot(&source, &files.snapshots, &mut report, progress)?;
     replay_logs(&mut replay, &source, &files.logs, &mut report, progress)?;
     let state = finish(replay, &mut report, progress)?;
-    write(&opts, &state, &mut report, progress)?;
+    write(&opts, state, &mut report, progress)?;
     Ok(report)
 }
 
@@ -491,22 +491,26 @@ fn finish(mut replay: Replay, report: &mut ImportReport, progress: &mut dyn FnMu
     Ok(state)
 }
 
-/// Writes the ferrozk snapshot and reads it back through recovery.
+/// Writes the ferrozk snapshot and reads it back through recovery. The state is dropped
+/// before the read-back, so two whole trees are never in memory at once.
 fn write(
     opts: &StorageOptions,
-    state: &State,
+    state: State,
     report: &mut ImportReport,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), ImportError> {
     progress(&format!("writing {} ({} nodes)", opts.snap_dir().display(), state.tree.node_count()));
-    let file = storage::write_snapshot(opts, state)?;
+    let file = storage::write_snapshot(opts, &state)?;
+    let State { tree, sessions, last_zxid } = state;
+    let (nodes, digest) = (tree.node_count(), tree.digest());
+    drop(tree);
     progress("reading it back");
     let back = storage::recover(opts, RecoveryMode::Strict)?.state;
     let checks = [
-        ("last zxid", back.last_zxid == state.last_zxid),
-        ("node count", back.tree.node_count() == state.tree.node_count()),
-        ("tree digest", back.tree.digest() == state.tree.digest()),
-        ("sessions", back.sessions == state.sessions),
+        ("last zxid", back.last_zxid == last_zxid),
+        ("node count", back.tree.node_count() == nodes),
+        ("tree digest", back.tree.digest() == digest),
+        ("sessions", back.sessions == sessions),
     ];
     if let Some((what, _)) = checks.iter().find(|(_, ok)| !ok) {
         return Err(ImportError::Verify { file, reason: format!("{what} differs") });

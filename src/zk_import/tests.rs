@@ -519,3 +519,69 @@ fn zxid_gap_is_reported() {
     let (report, _) = import_ok(&[("snapshot.5", base_snapshot()), ("log.8", log_bytes(&creates(8, 1), 0))]);
     assert!(report.warnings.iter().any(|w| w.contains("jumps from 0x5 to 0x8")), "{report}");
 }
+
+/// Snapshot bytes with a raw trailer appended after the first seal: `(bytes, seal after)`.
+fn with_trailer(sections: &[(&[u8], bool)]) -> Vec<u8> {
+    let mut out = BytesMut::from(&base_snapshot()[..]);
+    for (bytes, sealed) in sections {
+        out.extend_from_slice(bytes);
+        if *sealed {
+            seal(&mut out);
+        }
+    }
+    out.to_vec()
+}
+
+#[test]
+fn snapshot_trailer_variants() {
+    let load = |bytes: Vec<u8>| {
+        let from = zk_dir(&[("snapshot.5", bytes)]);
+        super::snapshot::load(
+            &from.path().join("version-2/snapshot.5"),
+            super::snapshot::Compression::None,
+            &mut |_| {},
+        )
+    };
+    let mut digest = BytesMut::new();
+    put(&mut digest, 5i64);
+    put(&mut digest, 2i32);
+    put(&mut digest, 77i64);
+    let mut lpz = BytesMut::new();
+    put(&mut lpz, 9i64);
+    let mut hex = BytesMut::new();
+    put(&mut hex, 5i64);
+    put(&mut hex, 1i32);
+    put(&mut hex, String::from("ff"));
+    // 3.9: digest and lastProcessedZxid, each sealed.
+    let l = load(with_trailer(&[(&digest, true), (&lpz, true)])).unwrap();
+    assert_eq!(l.digest.map(|d| (d.zxid, d.version, d.digest)), Some((5, 2, 77)));
+    assert_eq!(l.last_processed_zxid, Some(9));
+    // 3.9 with the digest off: lastProcessedZxid alone (21 bytes).
+    let l = load(with_trailer(&[(&lpz, true)])).unwrap();
+    assert_eq!((l.digest, l.last_processed_zxid), (None, Some(9)));
+    // A digest version < 2 stores the digest as a hex string.
+    let l = load(with_trailer(&[(&hex, true)])).unwrap();
+    assert_eq!(l.digest.map(|d| (d.version, d.digest)), Some((1, 255)));
+    // A bad second seal names its offset.
+    let mut bytes = with_trailer(&[(&digest, true)]);
+    let n = bytes.len();
+    bytes[n - 6] ^= 1;
+    let e = load(bytes).err().expect("bad digest seal");
+    assert_eq!(e.offset, (n - 13) as u64);
+    assert!(e.reason.contains("the digest seal"), "{}", e.reason);
+}
+
+#[test]
+fn empty_and_partial_log_headers() {
+    // The last log empty or cut inside its header: a crash while creating it.
+    for bytes in [Vec::new(), log_bytes(&[], 0)[..7].to_vec()] {
+        let (report, state) =
+            import_ok(&[("snapshot.5", base_snapshot()), ("log.6", log_bytes(&creates(6, 2), 0)), ("log.8", bytes)]);
+        assert_eq!((report.torn.len(), state.last_zxid), (1, 7), "{report}");
+    }
+    // The same before the last log: damage.
+    let from =
+        zk_dir(&[("snapshot.5", base_snapshot()), ("log.6", Vec::new()), ("log.8", log_bytes(&creates(8, 1), 0))]);
+    let e = run(from.path()).0.unwrap_err();
+    assert!(matches!(&e, ImportError::BadLog { file, .. } if file.ends_with("log.6")), "{e}");
+}
