@@ -83,22 +83,27 @@ fn valid_ip_acl(id: &str) -> bool {
 }
 
 /// Validates and expands an ACL list for create/setACL, as `PrepRequestProcessor.fixupACL`:
-/// `auth` entries become the caller's authenticated ids, duplicates go.
+/// duplicates are dropped from the request's list first (`removeDuplicates`); then `auth`
+/// entries become the caller's authenticated ids, in the order ZooKeeper iterates them
+/// ([`java_set_order`]), added as they come even when the list already holds them
+/// (ZooKeeper stores `[auth, digest:alice]` from alice as alice twice).
 ///
 /// # Errors
 /// `InvalidAcl` for an empty list, an unknown scheme, a bad id, or an `auth` entry when the
 /// caller holds no authenticated id.
 pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
-    if acl.is_empty() {
+    let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
+    for a in acl {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    if unique.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
-    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
-    let push = |a: Acl, out: &mut Vec<Acl>| {
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    };
-    for a in acl {
+    let mut out: Vec<Acl> = Vec::with_capacity(unique.len());
+    let push = |a: Acl, out: &mut Vec<Acl>| out.push(a);
+    for a in unique {
         match a.id.scheme.as_str() {
             "world" => {
                 if a.id.id != "anyone" {
@@ -108,7 +113,7 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "auth" => {
                 let mut any = false;
-                for id in ids.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
+                for id in java_set_order(ids).into_iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
                     any = true;
                     push(Acl { perms: a.perms, id: id.clone() }, &mut out);
                 }
@@ -139,6 +144,33 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
         }
     }
     Ok(out)
+}
+
+/// A connection's ids (given in the order they were added) in the order ZooKeeper iterates
+/// them: `ServerCnxn.authInfo` is a set backed by a `ConcurrentHashMap`, walked bin by bin
+/// (bin = spread `Id.hashCode()` masked by the table size, 16 until 12 ids), in insertion
+/// order within a bin. Exact up to 11 ids; beyond, the table's resize may reorder a bin.
+pub fn java_set_order(ids: &[Id]) -> Vec<&Id> {
+    let mut bins = 16;
+    while ids.len() >= bins - bins / 4 {
+        bins *= 2;
+    }
+    let mut order: Vec<(usize, usize, &Id)> =
+        ids.iter().enumerate().map(|(k, id)| (java_bin(id, bins), k, id)).collect();
+    order.sort_by_key(|&(bin, k, _)| (bin, k));
+    order.into_iter().map(|(_, _, id)| id).collect()
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `ConcurrentHashMap` bin of an `Id` (jute's generated `Id.hashCode`, then `spread`).
+fn java_bin(id: &Id, bins: usize) -> usize {
+    let h = 17i32.wrapping_mul(37).wrapping_add(java_string_hash(&id.scheme));
+    let h = h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id)) as u32;
+    (((h ^ (h >> 16)) & 0x7fff_ffff) as usize) & (bins - 1)
 }
 
 /// `SASLAuthenticationProvider.isValid`: a plain name, or `name[/host]@REALM`.
@@ -191,6 +223,27 @@ mod tests {
         assert!(!check(&acl, &[id("ip", "127.0.0.1")], perms::READ));
         assert!(check(&acl, &[id("super", "")], perms::WRITE));
         assert!(check(&[], &[], perms::WRITE));
+    }
+
+    /// Differential test (compat-tests/differential), ZooKeeper 3.8.0: `auth` expands in
+    /// the connection's hash-set order and keeps duplicates of explicit entries.
+    #[test]
+    fn auth_expands_as_zookeeper_orders_and_keeps_duplicates() {
+        let alice = id("digest", &digest_id("alice:pw1"));
+        let mut ids = vec![id("ip", "127.0.0.1")];
+        for cred in ["carol", "bob:pw2", "alice:pw1", "dave:x", "eve:y"] {
+            ids.push(id("digest", &digest_id(cred)));
+        }
+        let acl = [Acl { perms: 31, id: id("auth", "") }, Acl { perms: 31, id: alice.clone() }];
+        let users: Vec<String> =
+            fixup(&acl, &ids).unwrap().iter().map(|a| a.id.id.split(':').next().unwrap().to_owned()).collect();
+        // As ZooKeeper 3.8.0 stored it (getACL), seen live.
+        assert_eq!(users, ["alice", "carol", "bob", "dave", "eve", "alice"]);
+        let ids = [id("ip", "127.0.0.1"), id("digest", &digest_id("super:secret")), id("super", ""), alice];
+        let order: Vec<&str> = java_set_order(&ids).iter().map(|i| i.scheme.as_str()).collect();
+        assert_eq!(order, ["digest", "super", "digest", "ip"]); // alice, super, digest super, ip
+        let dup = [Acl { perms: 31, id: id("world", "anyone") }, Acl { perms: 31, id: id("world", "anyone") }];
+        assert_eq!(fixup(&dup, &[]).unwrap().len(), 1);
     }
 
     #[test]
