@@ -122,7 +122,9 @@ impl Node {
 /// The whole tree, keyed by full path.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, Node>,
+    /// Nodes are shared with snapshots in flight: cloning the tree copies pointers, and a
+    /// node is copied only when it changes while a snapshot still holds it.
+    nodes: HashMap<Arc<str>, Arc<Node>>,
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
     containers: BTreeSet<Box<str>>,
     ttls: BTreeSet<Box<str>>,
@@ -212,17 +214,14 @@ impl DataTree {
         if path != "/" {
             let parent = path::parent_of(path).expect("absolute path");
             let name = path::name_of(path);
-            self.nodes
-                .get_mut(parent)
-                .unwrap_or_else(|| panic!("insert {path}: parent {parent} missing"))
-                .children
-                .insert(name.into());
+            let p = self.nodes.get_mut(parent).unwrap_or_else(|| panic!("insert {path}: parent {parent} missing"));
+            Arc::make_mut(p).children.insert(name.into());
         }
         if let Some(limited) = quota::limited_path(path) {
             self.quota_paths.insert(limited.to_owned());
         }
         self.index(path, &node);
-        self.nodes.insert(path.into(), node);
+        self.nodes.insert(path.into(), Arc::new(node));
     }
 
     fn index(&mut self, path: &str, node: &Node) {
@@ -269,16 +268,16 @@ impl DataTree {
     /// reads of `""` (getData, exists, getChildren, getACL, ...) answer for the root. Writes
     /// reject `""` before any lookup.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(if path.is_empty() { "/" } else { path })
+        self.nodes.get(if path.is_empty() { "/" } else { path }).map(|n| &**n)
     }
 
     /// Runs `f` on a node and keeps the digest in step with the change.
     fn modify<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> R {
-        let mut node = self.nodes.remove(path).unwrap_or_else(|| panic!("modify {path}: node missing"));
+        let (key, mut node) = self.nodes.remove_entry(path).unwrap_or_else(|| panic!("modify {path}: node missing"));
         self.unindex(path, &node);
-        let r = f(&mut node);
+        let r = f(Arc::make_mut(&mut node));
         self.index(path, &node);
-        self.nodes.insert(path.into(), node);
+        self.nodes.insert(key, node);
         r
     }
 
@@ -310,7 +309,7 @@ impl DataTree {
         let quota_data = data.clone();
         let node = Node::new(data, acl, stat);
         self.index(path, &node);
-        self.nodes.insert(path.into(), node);
+        self.nodes.insert(path.into(), Arc::new(node));
         self.quota_on_create(path, parent, path::name_of(path), &quota_data);
     }
 
@@ -321,6 +320,7 @@ impl DataTree {
     /// If the node is missing or has children.
     pub fn delete(&mut self, path: &str, zxid: i64) -> Node {
         let node = self.nodes.remove(path).unwrap_or_else(|| panic!("delete {path} at {zxid:#x}: node missing"));
+        let node = Arc::try_unwrap(node).unwrap_or_else(|shared| (*shared).clone());
         assert!(node.children.is_empty(), "delete {path} at {zxid:#x}: has children");
         self.unindex(path, &node);
         let parent = path::parent_of(path).expect("absolute path");
@@ -428,7 +428,7 @@ impl DataTree {
 
     /// Iterates over all nodes (any order).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (&**p, n))
+        self.nodes.iter().map(|(p, n)| (&**p, &**n))
     }
 }
 
