@@ -103,6 +103,9 @@ if [ "$RUN_CARGO" = 1 ]; then
 
     section "cargo test --workspace --release"
     cargo test --workspace --release
+
+    section "Benchmark smoke run (scripts/bench.sh --smoke: keeps the harness working, measures nothing)"
+    scripts/bench.sh --smoke
 fi
 
 # --------------------------------------------------------------------- compat tests
