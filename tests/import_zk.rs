@@ -96,13 +96,13 @@ fn spawn(mut cmd: Command, log: &Path) -> Proc {
     Proc { child: cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}")), log: log.to_owned() }
 }
 
-fn start_zookeeper(dir: &Path, port: u16, compression: Option<&str>) -> Proc {
+fn start_zookeeper(dir: &Path, port: u16, compression: Option<&str>, cfg_extra: &str) -> Proc {
     let data = dir.join("zk-data");
     std::fs::create_dir_all(&data).unwrap();
     let cfg = dir.join("zoo.cfg");
     let text = format!(
         "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n\
-         extendedTypesEnabled=true\n4lw.commands.whitelist=*\nsnapCount=50\n",
+         extendedTypesEnabled=true\n4lw.commands.whitelist=*\nsnapCount=50\n{cfg_extra}",
         data.display()
     );
     std::fs::write(&cfg, text).unwrap();
@@ -167,15 +167,9 @@ fn call_ok<R: jute::Field>(raw: &mut Raw, op: i32, body: &R, what: &str) -> i64 
     r.zxid()
 }
 
-/// Sessions the workload leaves live, with their negotiated timeouts.
-struct Workload {
-    /// Holds ephemerals when ZooKeeper is killed.
-    holder: Raw,
-    writer: Raw,
-}
-
 /// Creates every kind of node, data and ACL the import must carry over.
-fn run_workload(port: u16, zk_data: &Path) -> Workload {
+/// Returns the sessions it leaves open (one holds ephemerals when ZooKeeper is killed).
+fn every_kind(port: u16, zk_data: &Path) -> Vec<Raw> {
     let mut holder = session(port, 20_000);
     let mut w = session(port, 12_000);
     add_digest_auth(&mut w, "bob:secret");
@@ -267,19 +261,111 @@ fn run_workload(port: u16, zk_data: &Path) -> Workload {
     w.call(14, &failing);
     let exists = w.call(1, &CreateRequest { path: "/app".into(), data: None, acl: open(), flags: 0 });
     assert_eq!(exists.err(), -110);
-    // A log tail to replay: write until the newest log (named by its first zxid) holds 10
-    // to 20 txns. ZooKeeper rolls the log (and snapshots) only after more than
-    // snapCount/2 = 25 txns in it, so these stay after the newest snapshot. (With more,
-    // the log may just have rolled: the next file appears only with the next txn.)
+    log_tail(&mut w, zk_data);
+    vec![holder, w]
+}
+
+/// A log tail to replay: writes until the newest log (named by its first zxid) holds 10 to
+/// 20 txns. ZooKeeper rolls the log (and snapshots) only after more than snapCount/2 = 25
+/// txns in it, so these stay after the newest snapshot. (With more, the log may just have
+/// rolled: the next file appears only with the next txn.)
+fn log_tail(w: &mut Raw, zk_data: &Path) {
+    create(w, 1, "/tail", None, open_acl(), 0);
     for n in 0.. {
-        let set = SetDataRequest { path: "/bulk/n0".into(), data: Some(format!("{n}").into()), version: -1 };
-        let zxid = call_ok(&mut w, 5, &set, "set n0");
+        let set = SetDataRequest { path: "/tail".into(), data: Some(format!("{n}").into()), version: -1 };
+        let zxid = call_ok(w, 5, &set, "set /tail");
         if newest_file_zxid(&zk_data.join("version-2"), "log.").is_some_and(|l| (9..20).contains(&(zxid - l))) {
             break;
         }
         assert!(n < 200, "ZooKeeper does not roll its log");
     }
-    Workload { holder, writer: w }
+}
+
+/// Four sessions race creates, deletes, setData, ephemerals and sequentials over a few
+/// paths while ZooKeeper snapshots a tree with 4 MB of data every 25–50 txns, so the
+/// snapshots are fuzzy: they hold txns after their zxid, which the import replays again
+/// (ZooKeeper's own rules make that harmless). Two sessions are closed, two stay open.
+fn concurrent(port: u16, zk_data: &Path) -> Vec<Raw> {
+    let mut w = session(port, 12_000);
+    create(&mut w, 1, "/fat", None, open_acl(), 0);
+    for i in 0..40u8 {
+        create(&mut w, 1, &format!("/fat/f{i}"), Some(&vec![i; 100_000]), open_acl(), 0);
+    }
+    create(&mut w, 1, "/c", None, open_acl(), 0);
+    let racers: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut s = session(port, 10_000 + 1000 * t as i32);
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                for i in 0..250 {
+                    // xorshift64: a fixed sequence per thread (the interleaving is not).
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    race_op(&mut s, t, i, rng);
+                }
+                s
+            })
+        })
+        .collect();
+    let mut sessions: Vec<Raw> = racers.into_iter().map(|h| h.join().expect("racer")).collect();
+    for mut s in sessions.drain(..2) {
+        assert_eq!(s.call_bytes(-11, &[]).err(), 0, "closeSession");
+    }
+    log_tail(&mut w, zk_data);
+    sessions.push(w);
+    sessions
+}
+
+/// One random operation; failures (NodeExists, NoNode, NotEmpty) are part of the test:
+/// ZooKeeper logs them as error txns.
+fn race_op(s: &mut Raw, t: u64, i: u32, rng: u64) {
+    let path = format!("/c/k{}", rng % 12);
+    // Large values make the snapshot spend long on /c, so racing creates and deletes
+    // there land while it is written.
+    let mut value = format!("t{t} i{i} ").into_bytes();
+    value.resize(50_000, b'.');
+    let data = Some(Bytes::from(value));
+    match (rng >> 8) % 7 {
+        0 | 1 => {
+            s.call(1, &CreateRequest { path, data, acl: open_acl(), flags: 0 });
+        }
+        2 => {
+            s.call(5, &SetDataRequest { path, data, version: -1 });
+        }
+        3 => {
+            s.call(2, &DeleteRequest { path, version: -1 });
+        }
+        4 => {
+            s.call(1, &CreateRequest { path: format!("{path}/e{t}"), data: None, acl: open_acl(), flags: 1 });
+        }
+        5 => {
+            s.call(1, &CreateRequest { path: "/c/s-".into(), data, acl: open_acl(), flags: 2 });
+        }
+        _ => {
+            s.call(5, &SetDataRequest { path: format!("/fat/f{}", rng % 40), data, version: -1 });
+        }
+    }
+}
+
+/// Deletes every snapshot in `dir` but the middle one by zxid.
+fn keep_middle_snapshot(dir: &Path) {
+    let mut snaps: Vec<(i64, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            let hex = name.strip_prefix("snapshot.")?.split('.').next()?.to_owned();
+            Some((i64::from_str_radix(&hex, 16).ok()?, path))
+        })
+        .collect();
+    snaps.sort();
+    let keep = snaps.len() / 2;
+    for (i, (_, path)) in snaps.iter().enumerate() {
+        if i != keep {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
 }
 
 /// The highest zxid among `prefix<hex>[.ext]` file names in `dir`.
@@ -351,7 +437,31 @@ fn first_number(s: &str) -> u64 {
     s.split(|c: char| !c.is_ascii_digit()).find(|t| !t.is_empty()).unwrap().parse().unwrap()
 }
 
-fn scenario(compression: Option<&str>) {
+/// One run: how ZooKeeper is set up, what the clients do, where the import starts.
+struct Case {
+    /// `zookeeper.snapshot.compression.method`, if not the default.
+    compression: Option<&'static str>,
+    /// Extra zoo.cfg lines.
+    zoo_cfg: &'static str,
+    /// Returns the sessions it leaves open.
+    workload: fn(u16, &Path) -> Vec<Raw>,
+    start: Start,
+}
+
+/// Which snapshot the import starts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// The newest, as ZooKeeper would.
+    Newest,
+    /// The middle one by zxid (the others are deleted first), so most of the log is
+    /// replayed over a snapshot taken while writes were racing.
+    Middle,
+}
+
+/// Runs the workload on ZooKeeper, records what it serves, kills it, imports, serves the
+/// result with ferrozk and compares.
+fn scenario(case: Case) {
+    let Case { compression, zoo_cfg, workload, start } = case;
     if !Path::new(ZK_JAR).exists() {
         eprintln!("SKIPPED: Apache ZooKeeper is not installed ({ZK_JAR} missing; apt-get install zookeeper)");
         return;
@@ -359,15 +469,15 @@ fn scenario(compression: Option<&str>) {
     let started = Instant::now();
     let dir = tempfile::Builder::new().prefix("ferrozk-import-").tempdir().unwrap();
     let zk_port = free_port();
-    let mut zk = start_zookeeper(dir.path(), zk_port, compression);
+    let mut zk = start_zookeeper(dir.path(), zk_port, compression, zoo_cfg);
     let zk_data = dir.path().join("zk-data");
-    let work = run_workload(zk_port, &zk_data);
+    let mut open = workload(zk_port, &zk_data);
     let mut reader = session(zk_port, 15_000);
     add_digest_auth(&mut reader, "bob:secret");
     let served = walk(&mut reader);
     let zk_zxid = srvr_zxid(zk_port);
-    let live: BTreeMap<i64, i32> =
-        [&work.holder, &work.writer, &reader].iter().map(|r| (r.session_id, r.timeout_ms)).collect();
+    open.push(reader);
+    let live: BTreeMap<i64, i32> = open.iter().map(|r| (r.session_id, r.timeout_ms)).collect();
     // Killed with the sessions open: their ephemerals must survive the import.
     let _ = zk.child.kill();
     let _ = zk.child.wait();
@@ -382,6 +492,9 @@ fn scenario(compression: Option<&str>) {
         "expected several snapshots{suffix} and logs: {snapshots:?}"
     );
 
+    if start == Start::Middle {
+        keep_middle_snapshot(&zk_data.join("version-2"));
+    }
     let fz_data = dir.path().join("ferrozk-data");
     let out = Command::new(env!("CARGO_BIN_EXE_ferrozk"))
         .args(["import-zk", "--from"])
@@ -418,22 +531,24 @@ fn scenario(compression: Option<&str>) {
     let extra: Vec<&String> = imported.keys().filter(|p| !served.contains_key(*p)).collect();
     assert!(extra.is_empty(), "nodes ZooKeeper did not serve: {extra:?}");
 
-    // The ephemeral holder's session lives on: same owner, and the session resumes with
-    // ZooKeeper's password.
-    let holder = &work.holder;
-    let eph = &served["/app/eph/holder"];
-    assert_eq!(eph.data.as_ref().unwrap().1.ephemeral_owner, holder.session_id);
-    let mut resumed = Raw::open(addr(fz_port));
-    let resp = resumed.connect(&ConnectRequest {
-        protocol_version: 0,
-        last_zxid_seen: zk_zxid,
-        time_out: holder.timeout_ms,
-        session_id: holder.session_id,
-        passwd: Bytes::copy_from_slice(&java_password(holder.session_id)),
-        read_only: Some(false),
-    });
-    assert_eq!(resp.session_id, holder.session_id, "the holder's session did not survive the import");
-    call_ok(&mut resumed, 2, &DeleteRequest { path: "/app/eph/holder".into(), version: 0 }, "delete own ephemeral");
+    // Every open session lives on: it resumes with ZooKeeper's password, and can delete
+    // its own ephemerals.
+    for s in &open {
+        let mut resumed = Raw::open(addr(fz_port));
+        let resp = resumed.connect(&ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: zk_zxid,
+            time_out: s.timeout_ms,
+            session_id: s.session_id,
+            passwd: Bytes::copy_from_slice(&java_password(s.session_id)),
+            read_only: Some(false),
+        });
+        assert_eq!(resp.session_id, s.session_id, "session {:#x} did not survive the import", s.session_id);
+        let own = served.iter().filter(|(_, n)| n.data.as_ref().is_ok_and(|d| d.1.ephemeral_owner == s.session_id));
+        for (path, _) in own {
+            call_ok(&mut resumed, 2, &DeleteRequest { path: path.clone(), version: -1 }, "delete own ephemeral");
+        }
+    }
     eprintln!(
         "compared {} znodes (data, Stat, ACL, children) in {:?}{}",
         served.len(),
@@ -444,15 +559,22 @@ fn scenario(compression: Option<&str>) {
 
 #[test]
 fn import_plain_snapshots() {
-    scenario(None);
+    scenario(Case { compression: None, zoo_cfg: "", workload: every_kind, start: Start::Newest });
 }
 
 #[test]
 fn import_gzip_snapshots() {
-    scenario(Some("gz"));
+    scenario(Case { compression: Some("gz"), zoo_cfg: "", workload: every_kind, start: Start::Newest });
 }
 
 #[test]
 fn import_snappy_snapshots() {
-    scenario(Some("snappy"));
+    scenario(Case { compression: Some("snappy"), zoo_cfg: "", workload: every_kind, start: Start::Newest });
+}
+
+#[test]
+fn import_after_concurrent_writes() {
+    // Without fsync the racing writes come fast enough to land while a snapshot is being
+    // written (a kill -9 loses nothing the kernel has).
+    scenario(Case { compression: None, zoo_cfg: "forceSync=no\n", workload: concurrent, start: Start::Middle });
 }
