@@ -518,6 +518,12 @@ fn scenario(case: Case) {
     let state = ferrozk::storage::recover(&opts, ferrozk::storage::RecoveryMode::Strict).unwrap().state;
     assert_eq!(state.sessions, live, "sessions with their timeouts");
     assert_eq!(state.last_zxid, zk_zxid);
+    // Clients see owner 0 for containers and TTL nodes; the stored markers must survive.
+    let owner = |p: &str| state.tree.get(p).map(|n| n.stat.ephemeral_owner);
+    if served.contains_key("/app/ttl") {
+        assert_eq!(owner("/app/cont"), Some(ferrozk::tree::CONTAINER_OWNER));
+        assert_eq!(owner("/app/ttl"), Some(ferrozk::tree::TTL_MASK | 3_600_000));
+    }
 
     let fz_port = free_port();
     let _fz = start_ferrozk(dir.path(), &fz_data, fz_port);
