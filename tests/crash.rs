@@ -3,7 +3,8 @@
 //! directory; every acknowledged write must be there, and the one write each writer had
 //! in flight may or may not be. Three rounds, each on the state the previous one left.
 //!
-//! The seed is printed; `FERROZK_CRASH_SEED=<n>` replays the same kill moments.
+//! The seed is printed; `FERROZK_CRASH_SEED=<n>` replays the same kill moments, and
+//! `FERROZK_CRASH_ROUNDS=<n>` runs more rounds than CI's three (e.g. 300 for a soak).
 
 mod common;
 
@@ -24,7 +25,8 @@ use jute::{Acl, Field, Record};
 
 const WRITERS: usize = 4;
 const KEYS_PER_WRITER: usize = 16;
-const ROUNDS: usize = 3;
+/// Rounds in CI; `FERROZK_CRASH_ROUNDS` overrides.
+const ROUNDS_DEFAULT: usize = 3;
 /// Bounds each writer's run in a round even if the kill never comes.
 const ROUND_TIME_MAX: Duration = Duration::from_secs(20);
 
@@ -187,7 +189,8 @@ fn acknowledged_writes_survive_kill_9() {
         }
     }
     let mut model: Vec<HashMap<String, Value>> = vec![HashMap::new(); WRITERS];
-    for round in 0..ROUNDS {
+    let rounds = std::env::var("FERROZK_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(ROUNDS_DEFAULT);
+    for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..WRITERS)
             .map(|w| {
