@@ -216,6 +216,15 @@ impl Driver {
         }
     }
 
+    /// Hands a copy of the state to the storage thread for a snapshot, now.
+    pub(super) fn snapshot_now(&mut self) {
+        if let Log::Durable(tx) = &self.log {
+            tracing::info!(zxid = format_args!("{:#x}", self.state.last_zxid), "snapshot requested");
+            self.since_snapshot = 0;
+            let _ = tx.send(StorageCmd::Snapshot(Box::new(self.state.clone())));
+        }
+    }
+
     /// Every `snapCount` applied commands (ZooKeeper randomises between half and all of it
     /// so an ensemble's servers do not snapshot together), hand a copy to the storage thread.
     fn maybe_snapshot(&mut self) {

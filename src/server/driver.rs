@@ -74,6 +74,8 @@ pub enum DriverMsg {
     Closed { conn: ConnId },
     /// The log made every command up to `zxid` durable.
     Durable { zxid: i64 },
+    /// Take a snapshot now (an operator sent SIGUSR1).
+    SnapshotNow,
     /// A four-letter word wants its text.
     FourLetter { cmd: &'static str, arg: Option<i64>, remote: SocketAddr, reply: oneshot::Sender<String> },
 }
@@ -180,6 +182,7 @@ impl Driver {
             DriverMsg::Request { conn, xid, req, received } => self.request(conn, xid, req, received),
             DriverMsg::Closed { conn } => self.closed(conn),
             DriverMsg::Durable { zxid } => self.durable(zxid),
+            DriverMsg::SnapshotNow => self.snapshot_now(),
             DriverMsg::FourLetter { cmd, arg, remote, reply } => {
                 let _ = reply.send(self.four_letter(cmd, arg, remote));
             }

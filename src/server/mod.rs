@@ -92,6 +92,7 @@ pub async fn run(config: Config, mode: RecoveryMode) -> Result<(), ServeError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
     info!(%addr, data_dir = %config.data_dir.display(), "ferrozk {VERSION} serving clients (standalone)");
     tokio::spawn(driver::Driver::new(config.clone(), state, log).with_sasl(sasl_users).run(rx));
+    tokio::spawn(snapshot_on_signal(tx.clone()));
     accept_loop(listener, config, tx).await;
     Ok(())
 }
@@ -120,6 +121,17 @@ fn load_sasl(config: &Config) -> Result<Option<Arc<crate::sasl::SaslUsers>>, Ser
         Err(e) => {
             warn!(file = %file.display(), "SASL stays off: {e}");
             Ok(None)
+        }
+    }
+}
+
+/// SIGUSR1 asks for a snapshot now (`kill -USR1 <pid>`), e.g. before a backup.
+async fn snapshot_on_signal(tx: mpsc::Sender<driver::DriverMsg>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
+    while usr1.recv().await.is_some() {
+        if tx.send(driver::DriverMsg::SnapshotNow).await.is_err() {
+            return;
         }
     }
 }
