@@ -22,14 +22,21 @@ createContainer (19) with an ephemeral flag: its pending record is an ephemeral 
 session (from the flag) while the applied node is a container (from the opcode), so a
 pipelined child create may get NoChildrenForEphemerals and a pipelined closeSession may
 delete the container, depending on timing (seen live, ZooKeeper against itself).
+A disconnect op also ends its batch: the client drops its TCP connection without closing
+the session.
+
 Sessions open lazily at their first op; a closed session index gets a new session at its
-next op; a connection closed by a failed auth resumes its session (id + password).
+next op. A session whose connection is gone (dropped by the client, or closed by the server
+after a failed auth) resumes at its next op on a new connection (id, password,
+lastZxidSeen) and sends the watches it still holds (SetWatches, or SetWatches2 with
+persistent watches), tracked as a client library tracks them: the events made up for
+what changed meanwhile come before the -8 reply.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import wire as w
 from .gen import Ctx, Op, encode
@@ -54,6 +61,46 @@ class Session:
     passwd: bytes
     gen: int
     open: bool
+    last_zxid: int = 0          # as the Java client keeps it: zxid of the last normal reply
+    setwatches2: bool = False   # send SetWatches2 even without persistent watches
+    # The watches this connection holds, as a client library tracks them (Java's
+    # ZKWatchManager): data, exist, child, persistent, recursive -> paths.
+    watches: dict = field(default_factory=lambda: {k: set() for k in WATCH_KINDS})
+
+
+WATCH_KINDS = ("data", "exist", "child", "persistent", "recursive")
+
+
+def track_reply(sess: Session, op: Op, opcode: int, meta: dict, err: int):
+    """Registers the watch a successful request set (exists on a missing node too)."""
+    path = meta.get("path")
+    wt = sess.watches
+    if opcode == w.EXISTS and op.a.get("watch") and err in (0, -101):
+        wt["data" if err == 0 else "exist"].add(path)
+    elif opcode == w.GET_DATA and op.a.get("watch") and err == 0:
+        wt["data"].add(path)
+    elif opcode in (w.GET_CHILDREN, w.GET_CHILDREN2) and op.a.get("watch") and err == 0:
+        wt["child"].add(path)
+    elif opcode == w.ADD_WATCH and err == 0 and op.a["mode"] in (0, 1):
+        wt["persistent" if op.a["mode"] == 0 else "recursive"].add(path)
+    elif opcode == w.REMOVE_WATCHES and err == 0:
+        kinds = {1: ("child",), 2: ("data", "exist"), 3: WATCH_KINDS}.get(op.a["type"], ())
+        for k in kinds:
+            wt[k].discard(path)
+
+
+def track_event(sess: Session, etype: int, path: str):
+    """A standard watch is gone once its event arrived (persistent ones stay)."""
+    wt = sess.watches
+    if etype in (1, 3):
+        wt["data"].discard(path)
+        wt["exist"].discard(path)
+    elif etype == 2:
+        wt["data"].discard(path)
+        wt["exist"].discard(path)
+        wt["child"].discard(path)
+    elif etype == 4:
+        wt["child"].discard(path)
 
 
 def decode_stat(r: w.Reader) -> dict:
@@ -135,13 +182,15 @@ class SideRunner:
     def _open(self, s: int, op_index: int):
         old = self.sessions.get(s)
         if old is not None and old.open and old.conn is None:
-            # Resume the session on a new connection (after a failed auth closed it).
+            # Resume the session on a new connection (after a disconnect, or a failed auth
+            # that closed it), with lastZxidSeen, and send the watches again.
             conn = w.Conn(self.port, timeout=REPLY_WAIT_S)
-            to, sid, pw, ro = conn.connect(SESSION_TIMEOUT_MS, old.sid, old.passwd)
+            to, sid, pw, ro = conn.connect(SESSION_TIMEOUT_MS, old.sid, old.passwd, old.last_zxid)
             old.conn = conn
             self.entries.append(Entry(op_index, s, "resume", {
                 "timeout": to, "same_session": sid == old.sid, "same_passwd": pw == old.passwd,
                 "ro": ro}))
+            self._set_watches(op_index, s, old, conn)
             return
         gen = self.gens.get(s, -1) + 1
         self.gens[s] = gen
@@ -167,7 +216,7 @@ class SideRunner:
         out: list[list[int]] = []
         cur: list[int] = []
         for i, op in enumerate(ops):
-            cut = bool(cur) and (ops[cur[-1]].s != op.s or op.kind == "auth"
+            cut = bool(cur) and (ops[cur[-1]].s != op.s or op.kind in ("auth", "disconnect")
                                  or ends_batch(ops[cur[-1]]))
             if cut:
                 out.append(cur)
@@ -205,8 +254,11 @@ class SideRunner:
 
     def _batch(self, batch: list[int]):
         s = self.ops[batch[0]].s
-        self._ensure(s, batch[0])
-        self._send_and_read(s, [(i, self.ops[i]) for i in batch])
+        if self.ops[batch[0]].kind == "disconnect":
+            self._disconnect(batch[0], self.ops[batch[0]])
+        else:
+            self._ensure(s, batch[0])
+            self._send_and_read(s, [(i, self.ops[i]) for i in batch])
         self._barrier(s, batch[-1])
 
     def _send_and_read(self, s: int, items: list[tuple[int, Op]]):
@@ -225,11 +277,12 @@ class SideRunner:
                 r = w.Reader(frame)
                 rxid, zxid, err = r.i32(), r.i64(), r.i32()
                 if rxid == w.NOTIFICATION_XID:
-                    self.entries.append(Entry(i, s, "event", {
-                        "zxid": zxid, "err": err, "type": r.i32(), "state": r.i32(),
-                        "path": r.string(), "rest": r.rest()}))
+                    self._event(i, s, zxid, err, r)
                     continue
                 break
+            if rxid not in (w.AUTH_XID, w.PING_XID, w.SET_WATCHES_XID) and zxid > 0:
+                sess.last_zxid = zxid
+            track_reply(sess, op, opcode, meta, err)
             data = {"xid_ok": rxid == xid, "zxid": zxid, "err": err, "opcode": opcode,
                     "meta": meta, "op": op}
             if rxid != xid:
@@ -249,8 +302,55 @@ class SideRunner:
             self.entries.append(Entry(last_i, s, "closed", {"closed": closed}))
             conn.close()
             sess.conn = None
+            # The server dropped this connection's watches; the resume does not send them.
+            sess.watches = {k: set() for k in WATCH_KINDS}
             if last.kind == "close":
                 sess.open = False
+
+    def _event(self, op_index: int, s: int, zxid: int, err: int, r: w.Reader):
+        etype, state, path = r.i32(), r.i32(), r.string()
+        self.entries.append(Entry(op_index, s, "event", {
+            "zxid": zxid, "err": err, "type": etype, "state": state, "path": path,
+            "rest": r.rest()}))
+        track_event(self.sessions[s], etype, path)
+
+    def _disconnect(self, i: int, op: Op):
+        """The client loses its TCP connection (no closeSession): the session lives on, the
+        server drops the connection's watches, and the session's next op resumes it on a
+        new connection that sends the watches again (see _resume)."""
+        sess = self.sessions.get(op.s)
+        if sess is None or not sess.open or sess.conn is None:
+            return
+        sess.conn.close()
+        sess.conn = None
+        sess.setwatches2 = bool(op.a.get("v2"))
+        self.entries.append(Entry(i, op.s, "disconnected", {}))
+
+    def _set_watches(self, i: int, s: int, sess: "Session", conn: w.Conn):
+        """Sends the watches the client holds, as the Java client does after it reconnects:
+        SetWatches2 when it holds persistent ones (or the disconnect op asked for it), else
+        SetWatches; relativeZxid is its lastZxid. Made-up events come before the reply."""
+        wt = sess.watches
+        if not any(wt.values()):
+            return
+        v2 = sess.setwatches2 or bool(wt["persistent"] or wt["recursive"])
+        lists = ["data", "exist", "child"] + (["persistent", "recursive"] if v2 else [])
+        counts = [len(wt[k]) for k in lists]
+        body = w.i64(sess.last_zxid) + b"".join(
+            w.i32(len(wt[k])) + b"".join(w.string(p) for p in sorted(wt[k])) for k in lists)
+        opcode = w.SET_WATCHES2 if v2 else w.SET_WATCHES
+        conn.send(opcode, body, xid=w.SET_WATCHES_XID)
+        self.requests += 1
+        while True:
+            r = w.Reader(conn.read_frame())
+            rxid, zxid, err = r.i32(), r.i64(), r.i32()
+            if rxid == w.NOTIFICATION_XID:
+                self._event(i, s, zxid, err, r)
+                continue
+            self.entries.append(Entry(i, s, "setwatches", {
+                "xid": rxid, "zxid": zxid, "err": err, "opcode": opcode, "counts": counts,
+                "rest": r.rest()}))
+            return
 
     def _note_sequential(self, op: Op, opcode: int, meta: dict, body: dict):
         if op.kind == "create" and op.a.get("flags") in (2, 3, 6) and "path" in body:
@@ -290,6 +390,8 @@ def ends_connection(op: Op) -> bool:
 
 
 def ends_batch(op: Op) -> bool:
+    if op.kind == "disconnect":
+        return True
     if op.kind == "create" and op.a["op"] == w.CREATE_CONTAINER and op.a["flags"] in (1, 3):
         return True
     return ends_connection(op) or op.kind == "setacl" or (

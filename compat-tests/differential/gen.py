@@ -1,5 +1,20 @@
 """Seeded generator of operation streams, and how each operation becomes a request.
 
+What a stream holds (2-4 sessions, 15-45 ops; 80-200 with --long): a warm-up that creates
+a few "focus" nodes, then creates of every kind (create/create2/createContainer/createTTL
+with every flag 0-6 and bad ones, sequential names, ephemerals, containers, TTLs with good
+and bad ttls, bad paths, missing and ephemeral parents, existing nodes, invalid ACLs),
+setData and delete with right and wrong versions, exists/getData/getChildren/getChildren2
+with and without watches, getACL/setACL, multi (create/delete/setData/check, succeeding
+and failing, empty, with a read op or a setACL inside, TTL-flag creates), multiRead (with
+failing ops, empty, with a write inside), auth (digest users, a wrong password, the super
+user, ip, an unknown scheme that closes the connection), ACLs world/digest/ip/auth with
+and without READ, sync, getEphemerals, getAllChildrenNumber, whoAmI, addWatch
+(persistent, recursive, a bad mode), checkWatches/removeWatches (Children, Data, Any, a bad
+type), reads of the root and /zookeeper nodes, deletes of the special nodes, session close
+(and a new session in its place), and dropped connections that come back with SetWatches.
+Consecutive ops of one session are pipelined (see execute.py).
+
 A stream is a list of `Op`s. Each op names the session (by index) that sends it. Paths are
 templates resolved on each server when the op is sent: `{R}` is the stream's root
 (`/d<seed>`, or a fresh root for each replay while shrinking) and `{Q<k>}` is the k-th
@@ -62,6 +77,7 @@ READABLE_ACLS = {
     "ip-all": [(ALL, "ip", "127.0.0.1")],
     "ip8": [(R | C | D, "ip", "127.0.0.0/8"), (A, "digest", ALICE)],
     "r+auth": [(R, *WORLD), (ALL, "auth", "")],
+    "r+auth+alice": [(R, *WORLD), (ALL, "auth", ""), (A, "digest", ALICE)],
     "dup": [(ALL, *WORLD), (ALL, *WORLD)],
 }
 # Only for "s" nodes: someone may lack READ.
@@ -69,6 +85,7 @@ SECRET_ACLS = {
     "alice": [(ALL, "digest", ALICE)],
     "bob-r": [(R, "digest", BOB), (C | D, *WORLD)],
     "auth": [(ALL, "auth", "")],
+    "auth+alice": [(ALL, "digest", ALICE), (R | W, "auth", ""), (ALL, "digest", ALICE)],
     "ip10": [(ALL, "ip", "10.0.0.0/8")],
     "no-read": [(W | C | D | A, *WORLD)],
     "nothing": [(0, *WORLD)],
@@ -130,17 +147,21 @@ class Generator:
         self.length = length or rng.randint(15, 45)
         self.known: list[str] = []          # relative paths that may exist
         self.watched: list[str] = []        # path templates some watch was asked for
+        # A few paths the stream keeps coming back to, so that watches see changes.
+        self.focus = [rng.choices(NAMES, weights=NAME_WEIGHTS)[0] + ("/" + rng.choice(NAMES) if rng.random() < 0.3 else "")
+                      for _ in range(rng.randint(2, 5))]
         self.seq_made = 0
         # per (session, connection generation): path -> "std" | "p0" | "p1"
         self.watch_mode: dict[tuple[int, int], dict[str, str]] = {}
         self.conn_gen = [0] * self.sessions
         self.authed = [False] * self.sessions
         self.cur = 0
+        self.away: dict[int, int] = {}
 
     # ---- paths -----------------------------------------------------------------------
     def rel(self) -> str:
         rng = self.rng
-        depth = rng.choices([1, 2, 3], weights=[5, 4, 2])[0]
+        depth = rng.choices([1, 2, 3], weights=[6, 4, 1])[0]
         return "/".join(rng.choices(NAMES, weights=NAME_WEIGHTS, k=depth))
 
     def tmpl(self, rel: str) -> str:
@@ -158,10 +179,12 @@ class Generator:
         if self.seq_made and x < 0.12:
             k = rng.randrange(self.seq_made + 2)
             return f"{{Q{k}}}" + (rng.choice(["", "", "/a", "/s"]))
-        if self.watched and rng.random() < 0.25:
+        if self.watched and rng.random() < 0.3:
             return rng.choice(self.watched)
-        if self.known and rng.random() < 0.8:
+        if self.known and rng.random() < 0.75:
             return self.tmpl(rng.choice(self.known))
+        if rng.random() < 0.5:
+            return self.tmpl(rng.choice(self.focus))
         return self.tmpl(self.rel())
 
     def parent_for_create(self) -> str:
@@ -172,7 +195,11 @@ class Generator:
                 return w[4:]   # (re)create the watched node itself
             if w.startswith("{R}/"):
                 return w[4:] + "/" + rng.choices(NAMES, weights=NAME_WEIGHTS)[0]
-        if rng.random() < 0.3 or not self.known:
+        x = rng.random()
+        if x < 0.25:
+            focus = rng.choice(self.focus)
+            return focus if rng.random() < 0.7 else focus + "/" + rng.choices(NAMES, weights=NAME_WEIGHTS)[0]
+        if x < 0.5 or not self.known:
             base = ""
         else:
             base = rng.choice(self.known)
@@ -180,9 +207,12 @@ class Generator:
         return base + "/" + name if base else name
 
     def remember(self, path_tmpl: str):
+        """A create was asked for: remember the path if its parent probably exists."""
         if path_tmpl.startswith("{R}/"):
             rel = path_tmpl[4:]
-            if rel not in self.known and len(self.known) < 40:
+            parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
+            if (rel not in self.known and len(self.known) < 40 and all(x in NAMES for x in rel.split("/"))
+                    and (parent == "" or parent in self.known)):
                 self.known.append(rel)
 
     def forget(self, path_tmpl: str):
@@ -226,13 +256,31 @@ class Generator:
 
     # ---- ops -------------------------------------------------------------------------
     def next_session(self) -> int:
-        if self.rng.random() < 0.45:
+        # A session that dropped its connection stays away for a few ops, so that the others
+        # change what it watches and its SetWatches has something to report.
+        self.away = {s: n - 1 for s, n in self.away.items() if n > 1}
+        if self.cur not in self.away and self.rng.random() < 0.45:
             return self.cur
-        self.cur = self.rng.randrange(self.sessions)
+        choices = [s for s in range(self.sessions) if s not in self.away] or list(range(self.sessions))
+        self.cur = self.rng.choice(choices)
         return self.cur
 
     def stream(self) -> list[Op]:
         ops = []
+        # Warm-up: create the focus nodes (parents first), so later ops find a tree.
+        rng = self.rng
+        for rel in sorted(set(self.focus), key=lambda r: r.count("/")):
+            parts = rel.split("/")
+            for depth in range(1, len(parts) + 1):
+                sub = "/".join(parts[:depth])
+                if sub in self.known or len(ops) >= self.length // 3:
+                    continue
+                s = rng.randrange(self.sessions)
+                flags = rng.choices([0, 1, 4], weights=[8, 1, 1])[0] if depth == len(parts) else 0
+                op = w.CREATE_CONTAINER if flags == 4 else rng.choice([w.CREATE, w.CREATE2])
+                ops.append(Op(s, "create", {"op": op, "path": self.tmpl(sub), "data": self.data(),
+                                            "acl": self.acl_name(self.tmpl(sub)), "flags": flags}))
+                self.known.append(sub)
         while len(ops) < self.length:
             s = self.next_session()
             ops.append(self.op(s))
@@ -243,8 +291,8 @@ class Generator:
         kind = rng.choices(
             ["create", "delete", "set", "exists", "get", "children", "children2", "getacl",
              "setacl", "multi", "multiread", "auth", "sync", "ephemerals", "allkids", "addwatch",
-             "checkwatches", "removewatches", "whoami", "close", "global"],
-            weights=[26, 9, 9, 7, 7, 4, 4, 3, 4, 8, 3, 3, 1, 2, 2, 3, 1, 2, 1, 1.2, 1])[0]
+             "checkwatches", "removewatches", "whoami", "close", "global", "disconnect"],
+            weights=[26, 9, 9, 7, 7, 4, 4, 3, 4, 8, 3, 3, 1, 2, 2, 3, 1, 2, 1, 1.2, 1, 2.5])[0]
         return getattr(self, "op_" + kind)(s)
 
     def create_args(self, in_multi: bool = False) -> dict:
@@ -370,6 +418,16 @@ class Generator:
             # The server closes the connection: watches of this connection are gone.
             self.conn_gen[s] += 1
         return Op(s, "auth", {"scheme": scheme, "cred": cred})
+
+    def op_disconnect(self, s):
+        if not self.modes(s) and self.rng.random() < 0.8:
+            return self.op_read(s, self.rng.choice(["exists", "get", "children"]))
+        # The next connection gets this one's watches back (SetWatches), modes included.
+        old = dict(self.modes(s))
+        self.conn_gen[s] += 1
+        self.watch_mode[(s, self.conn_gen[s])] = old
+        self.away[s] = self.rng.randint(3, 12)
+        return Op(s, "disconnect", {"v2": self.rng.random() < 0.3})
 
     def op_close(self, s):
         self.conn_gen[s] += 1

@@ -157,6 +157,13 @@ class Normaliser:
         if e.kind == "resume":
             return Line(e.op, f"{s} resume timeout={d['timeout']} same_session={d['same_session']} "
                               f"same_passwd={d['same_passwd']} readOnly={d['ro']}")
+        if e.kind == "setwatches":
+            extra = f" rest={d['rest'].hex()}" if d["rest"] else ""
+            name = "setWatches2" if d["opcode"] == w.SET_WATCHES2 else "setWatches"
+            return Line(e.op, f"{s} {name} {d['counts']} reply xid={d['xid']} "
+                              f"zxid={self.z(d['zxid'])} err={d['err']}{extra}")
+        if e.kind == "disconnected":
+            return Line(e.op, f"{s} (client drops its connection)")
         if e.kind == "closed":
             return Line(e.op, f"{s} connection closed by server={d['closed']}")
         if e.kind == "fault":

@@ -287,6 +287,10 @@ def tally(entries: list[Entry], c: Counter):
             c[f"event type={e.data['type']}"] += 1
         elif e.kind in ("open", "resume", "closed"):
             c[e.kind] += 1
+        elif e.kind == "setwatches":
+            c[f"setWatches{'2' if e.data['opcode'] == 105 else ''} err={e.data['err']}"] += 1
+            if sum(e.data["counts"]):
+                c["setWatches with watches"] += 1
 
 
 def coverage_report(c: Counter) -> str:
