@@ -1,12 +1,12 @@
 """Differential test: seeded random operation streams against the server under test and
 Apache ZooKeeper 3.8 side by side (see __init__.py for the parts).
 
-CI default: 400 short streams (seeds 1..400, 15-45 ops each, 2-4 sessions) in chunks of
+CI default: 500 short streams (seeds 1..500, 15-45 ops each, 2-4 sessions) in chunks of
 100, against one pair of servers started here. On a difference the stream is shrunk to the
 shortest prefix that still shows it (then single ops are dropped), and the failure prints
 the seed, the ops kept, how to replay them, and both servers' transcripts side by side.
 
-  DIFF_STREAMS=N   number of streams (default 400)
+  DIFF_STREAMS=N   number of streams (default 500)
   DIFF_SEED=S      first seed (default 1); stream k uses S+k
   DIFF_LONG=1      long streams (80-200 ops)
   FERROZK_BIN      the ferrozk binary; FERROZK_TARGET=zookeeper runs ZooKeeper on both
@@ -26,7 +26,7 @@ import pytest
 from differential import runner
 from differential.gen import long_length
 
-CI_STREAMS = 400
+CI_STREAMS = 500
 CHUNK = 100
 SHRINK_BUDGET_S = 60.0
 
