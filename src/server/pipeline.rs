@@ -57,7 +57,13 @@ impl Driver {
             let ids = c.ids.clone();
             let op = opcode_of(&req);
             let (txn_op, after) = to_command(req, self.config.reconfig_enabled);
-            self.expiry.renew(session, now_ms());
+            if matches!(txn_op, TxnOp::CloseSession) {
+                // Closing from now on (ZooKeeper's setSessionClosing): it must not also expire,
+                // even if the client hangs up before the close is applied.
+                self.expiry.remove(session);
+            } else {
+                self.expiry.renew(session, now_ms());
+            }
             self.submit_for(Origin { conn, session, xid, op, ids, received }, txn_op, after);
         } else if !c.queue.is_empty() {
             let ids = c.ids.clone();

@@ -147,15 +147,15 @@ impl Driver {
             })
             .collect();
         let mut by_session: Vec<(i64, Vec<String>)> = Vec::new();
-        for (conn, paths) in self.watches.by_connection() {
+        for (conn, paths) in self.watches.data_watches_by_connection() {
             if let Some(s) = self.conns.get(&conn).and_then(|c| c.session) {
-                by_session.push((s, paths.iter().cloned().collect()));
+                by_session.push((s, paths));
             }
         }
         by_session.sort();
         let by_path = self
             .watches
-            .by_path()
+            .data_watches_by_path()
             .into_iter()
             .map(|(p, conns)| (p, conns.iter().filter_map(|c| self.conns.get(c).and_then(|c| c.session)).collect()))
             .collect();

@@ -216,6 +216,38 @@ impl Registry {
         self.by_conn.iter().map(|(c, p)| (*c, p))
     }
 
+    /// Data and exist watches by connection, paths sorted (`wchc`, `wchs`: ZooKeeper's
+    /// watch dumps list the data table only).
+    pub fn data_watches_by_connection(&self) -> Vec<(ConnId, Vec<String>)> {
+        let mut m: HashMap<ConnId, Vec<String>> = HashMap::new();
+        for (p, conns) in &self.data {
+            for c in conns.keys() {
+                m.entry(*c).or_default().push(p.clone());
+            }
+        }
+        let mut v: Vec<(ConnId, Vec<String>)> = m.into_iter().collect();
+        for (_, paths) in &mut v {
+            paths.sort();
+        }
+        v.sort();
+        v
+    }
+
+    /// Data and exist watches by path, with their connections (`wchp`).
+    pub fn data_watches_by_path(&self) -> Vec<(String, Vec<ConnId>)> {
+        let mut v: Vec<(String, Vec<ConnId>)> = self
+            .data
+            .iter()
+            .map(|(p, conns)| {
+                let mut c: Vec<ConnId> = conns.keys().copied().collect();
+                c.sort();
+                (p.clone(), c)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Watched paths with their connections (`wchp`).
     pub fn by_path(&self) -> Vec<(String, Vec<ConnId>)> {
         let mut m: HashMap<&String, BTreeSet<ConnId>> = HashMap::new();
