@@ -22,13 +22,16 @@ KNOWN INTENTIONAL DIFFERENCES: ferrozk follows ZooKeeper 3.9 (and 3.8.4+) where 
 differs. This is the one place where they are accepted (the generator also avoids the
 requests listed in gen.py that 3.8.0 cannot take):
   1. Notification zxid: 3.8 sends -1, ferrozk (3.9, ZOOKEEPER-4655) the txn's zxid. The
-     zxid of a notification is not compared (and not counted in the zxid order).
+     zxid of a notification is not compared (and not counted in the zxid order); on
+     ferrozk it is checked instead (runner.notification_zxid_check): a zxid some reply
+     showed, or -1 for an event SetWatches made up.
   2. exists on a node the caller may not READ: 3.8.0 answers the Stat, ferrozk NoAuth
      (3.8.4+/3.9.2+, ZOOKEEPER-2590). exists on an "s" node (the only nodes that may deny
      READ, see gen.py) shows err 0 and -102 alike as "visible" and its Stat is not shown.
   3. Events for a node the watcher may not READ: 3.8.0 sends them, ferrozk drops them
      (3.8.4+/3.9.2+, CVE-2024-23944). Events on "s" nodes that ZooKeeper sends and ferrozk
-     does not are skipped; every event ferrozk sends must still be matched.
+     does not are skipped; every event ferrozk sends must still be matched. (Blind spot:
+     an event on an "s" node that ferrozk drops although the watcher may READ it.)
   4. create2 (15) inside multi: 3.8 answers a type-1 result (path only), ferrozk a type-15
      result with a Stat (3.9, ZOOKEEPER-4026). Such a result is shown as create(path) on
      both sides and its Stat is not shown.

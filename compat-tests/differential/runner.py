@@ -8,10 +8,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from collections import Counter
 
 from . import normalise, open_bugs
 from .execute import Entry, run_side
@@ -74,6 +73,8 @@ class Pair:
         # kill a server when the thread that started it ends (PR_SET_PDEATHSIG).
         self.starts += 1
         gen = self.workdir / f"run{self.starts}"
+        # Keep the previous run's directory (its logs may go into a report), not older ones.
+        shutil.rmtree(self.workdir / f"run{self.starts - 2}", ignore_errors=True)
         self.test = DiffServer(gen / "test", under_test_target())
         self.ref = DiffServer(gen / "ref", "zookeeper")
         try:
@@ -180,6 +181,8 @@ class Differ:
         close_ops = {k for k, op in enumerate(ops) if op.kind == "close"} | {len(ops)}
         test_lines = normalise.render(t_entries, root, close_ops)
         ref_lines = normalise.render(r_entries, root, close_ops)
+        if self.pair.test_name == "ferrozk":
+            test_lines += notification_zxid_check(t_entries)
         mismatch = normalise.compare(test_lines, ref_lines)
         died = not self.pair.alive()
         self.requests += t_req + r_req
@@ -270,6 +273,26 @@ class Differ:
         lines.append(normalise.side_by_side(o.test_lines, o.ref_lines, self.pair.test_name,
                                             self.pair.ref_name, desc))
         return "\n".join(lines)
+
+
+def notification_zxid_check(entries: list[Entry]) -> list[normalise.Line]:
+    """Intentional difference 1 is not compared, so it is checked here on ferrozk alone: a
+    notification carries the zxid of the txn that fired it (a zxid some reply showed), and
+    an event made up by SetWatches carries -1. Each violation becomes an extra line, which
+    the reference does not have."""
+    seen = {e.data["zxid"] for e in entries if e.kind in ("reply", "ping", "setwatches")}
+    out = []
+    for k, e in enumerate(entries):
+        if e.kind != "event":
+            continue
+        nxt = next((x for x in entries[k + 1:] if x.sess == e.sess and x.kind != "event"), None)
+        made_up = nxt is not None and nxt.kind == "setwatches"
+        z = e.data["zxid"]
+        if (made_up and z != -1) or (not made_up and (z <= 0 or z not in seen)):
+            out.append(normalise.Line(e.op, f"S{e.sess} NOTIFICATION ZXID {z} for event type "
+                                            f"{e.data['type']} {e.data['path']} is not "
+                                            + ("-1 (SetWatches)" if made_up else "a txn's zxid")))
+    return out
 
 
 def tally(entries: list[Entry], c: Counter):
