@@ -57,7 +57,7 @@ pub fn socket_addr(addr: &SocketAddr) -> String {
 
 /// Civil date and time in UTC of a Unix time in ms: (year, month 1-12, day, hour, minute,
 /// second, weekday 0 = Sunday). Howard Hinnant's `civil_from_days`.
-fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32, usize) {
+pub(crate) fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32, usize) {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;

@@ -4,5 +4,5 @@
 
 pub mod env;
 pub mod four_letter;
-mod java_fmt;
+pub(crate) mod java_fmt;
 pub mod stats;

@@ -95,6 +95,22 @@ pub(super) struct Conn {
     pub sasl: Option<DigestMd5Server>,
 }
 
+impl Conn {
+    /// A connection with no session yet.
+    fn new(outbox: Arc<Outbox>, remote: SocketAddr, ids: Arc<Vec<Id>>) -> Conn {
+        Conn {
+            outbox,
+            remote,
+            session: None,
+            timeout_ms: 0,
+            ids,
+            stats: ConnStats::new(0, 0),
+            queue: VecDeque::new(),
+            sasl: None,
+        }
+    }
+}
+
 /// The driver's state.
 pub struct Driver {
     pub(super) config: Config,
@@ -203,20 +219,7 @@ impl Driver {
         if req.session_id == 0 {
             let id = self.next_session_id;
             self.next_session_id += 1;
-            self.expiry.touch(id, timeout, now);
-            self.owners.insert(id, conn);
-            let stats = ConnStats::new(now, timeout);
-            let c = Conn {
-                outbox,
-                remote,
-                session: Some(id),
-                timeout_ms: timeout,
-                ids: ids.clone(),
-                stats,
-                queue: VecDeque::new(),
-                sasl: None,
-            };
-            self.conns.insert(conn, c);
+            self.attach(conn, id, timeout, now, Conn::new(outbox, remote, ids.clone()));
             let after = AfterWrite::Connect { read_only: req.read_only };
             let op = TxnOp::CreateSession { timeout_ms: timeout };
             let from = Origin { conn, session: id, xid: 0, op: OpCode::CREATE_SESSION, ids, received: Instant::now() };
@@ -241,21 +244,18 @@ impl Driver {
             outbox.close();
             return;
         }
+        self.attach(conn, id, timeout, now, Conn::new(outbox, remote, ids));
+        self.connect_response(conn, req.read_only);
+    }
+
+    /// Makes `c` the connection of session `id` and (re)starts the session's timeout.
+    fn attach(&mut self, conn: ConnId, id: i64, timeout: i32, now: i64, mut c: Conn) {
         self.expiry.touch(id, timeout, now);
         self.owners.insert(id, conn);
-        let stats = ConnStats::new(now, timeout);
-        let c = Conn {
-            outbox,
-            remote,
-            session: Some(id),
-            timeout_ms: timeout,
-            ids,
-            stats,
-            queue: VecDeque::new(),
-            sasl: None,
-        };
+        c.session = Some(id);
+        c.timeout_ms = timeout;
+        c.stats = ConnStats::new(now, timeout);
         self.conns.insert(conn, c);
-        self.connect_response(conn, req.read_only);
     }
 
     /// Closes the connection that currently holds `session`, if it is not `conn`.

@@ -152,18 +152,8 @@ impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config` with the
     /// built-in ACLs and stats ZooKeeper gives them.
     pub fn new() -> DataTree {
-        let open_acl = Arc::new(acl::open_acl_unsafe());
-        let mut t = DataTree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            digest: 0,
-            data_bytes: 0,
-            open_acl: open_acl.clone(),
-            quota_paths: BTreeSet::new(),
-            enforce_quota: false,
-        };
+        let mut t = DataTree::empty();
+        let open_acl = t.open_acl.clone();
         let empty = Some(Bytes::new());
         t.insert_raw("/", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
         t.insert_raw("/zookeeper", Node::new(empty.clone(), open_acl.clone(), NodeStat::default()));
