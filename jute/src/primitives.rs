@@ -99,10 +99,42 @@ impl Field for bool {
 
 /// `ustring`: a null string decodes as empty (the server treats both as an invalid path);
 /// invalid UTF-8 becomes U+FFFD, as Java's decoder does.
+/// `ustring` as ZooKeeper writes it (`BinaryOutputArchive.stringToByteBuffer`): char by
+/// Java char, so a character outside the BMP goes out as its two UTF-16 surrogates, three
+/// bytes each (CESU-8), where standard UTF-8 would use four. Java clients decode either.
+fn put_ustring(s: &str, out: &mut BytesMut) {
+    // A 4-byte UTF-8 sequence starts with 0xF0..=0xF4; without one the bytes are the same.
+    if !s.as_bytes().iter().any(|b| *b >= 0xF0) {
+        out.put_i32(s.len() as i32);
+        out.put_slice(s.as_bytes());
+        return;
+    }
+    let len_at = out.len();
+    out.put_i32(0);
+    let start = out.len();
+    let mut buf = [0u16; 2];
+    for c in s.chars() {
+        for unit in c.encode_utf16(&mut buf) {
+            let u = u32::from(*unit);
+            if u < 0x80 {
+                out.put_u8(u as u8);
+            } else if u < 0x800 {
+                out.put_u8(0xC0 | (u >> 6) as u8);
+                out.put_u8(0x80 | (u & 0x3F) as u8);
+            } else {
+                out.put_u8(0xE0 | (u >> 12) as u8);
+                out.put_u8(0x80 | ((u >> 6) & 0x3F) as u8);
+                out.put_u8(0x80 | (u & 0x3F) as u8);
+            }
+        }
+    }
+    let len = (out.len() - start) as i32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
 impl Field for String {
     fn encode(&self, out: &mut BytesMut) {
-        out.put_i32(self.len() as i32);
-        out.put_slice(self.as_bytes());
+        put_ustring(self, out);
     }
     fn decode(input: &[u8]) -> IResult<&[u8], Self> {
         let (rest, body) = length_prefixed(input)?;
@@ -195,4 +227,20 @@ macro_rules! record {
         }
         impl $crate::primitives::Record for $name {}
     };
+}
+
+#[cfg(test)]
+mod ustring_tests {
+    use super::*;
+
+    #[test]
+    fn non_bmp_goes_out_as_java_does() {
+        let mut out = BytesMut::new();
+        "a😀".to_string().encode(&mut out);
+        // 'a', then U+D83D and U+DE00 as three bytes each (what Java's jute writes)
+        assert_eq!(&out[..], &[0, 0, 0, 7, b'a', 0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80][..]);
+        let mut out = BytesMut::new();
+        "é/x".to_string().encode(&mut out);
+        assert_eq!(&out[..], &[0, 0, 0, 4, 0xC3, 0xA9, b'/', b'x'][..]);
+    }
 }

@@ -14,8 +14,12 @@ use jute::txn::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+/// Strings that round-trip: characters outside the BMP go out as Java does (two 3-byte
+/// surrogates, CESU-8), which a UTF-8 reader (Java's too) cannot read back, so they are
+/// left out here and covered by a unit test of the encoder.
 pub fn s() -> impl Strategy<Value = String> {
     prop_oneof![Just(String::new()), "\\PC{0,12}", any::<String>().prop_map(|s| s.chars().take(8).collect())]
+        .prop_map(|s: String| s.chars().filter(|c| u32::from(*c) <= 0xFFFF).collect())
 }
 
 pub fn bytes() -> impl Strategy<Value = Bytes> {
