@@ -93,6 +93,9 @@ pub async fn run(config: Config, mode: RecoveryMode) -> Result<(), ServeError> {
     info!(%addr, data_dir = %config.data_dir.display(), "ferrozk {VERSION} serving clients (standalone)");
     tokio::spawn(driver::Driver::new(config.clone(), state, log).with_sasl(sasl_users).run(rx));
     tokio::spawn(snapshot_on_signal(tx.clone()));
+    if config.autopurge_purge_interval_hours > 0 {
+        tokio::spawn(purge_every(config.autopurge_purge_interval_hours, persist::options(&config)));
+    }
     accept_loop(listener, config, tx).await;
     Ok(())
 }
@@ -121,6 +124,22 @@ fn load_sasl(config: &Config) -> Result<Option<Arc<crate::sasl::SaslUsers>>, Ser
         Err(e) => {
             warn!(file = %file.display(), "SASL stays off: {e}");
             Ok(None)
+        }
+    }
+}
+
+/// `autopurge.purgeInterval`: besides the purge after every snapshot, purge every so many
+/// hours, as ZooKeeper's PurgeTask does.
+async fn purge_every(hours: u32, opts: crate::storage::StorageOptions) {
+    let every = std::time::Duration::from_secs(u64::from(hours) * 3600);
+    let opts = Arc::new(opts);
+    loop {
+        tokio::time::sleep(every).await;
+        let opts = opts.clone();
+        match tokio::task::spawn_blocking(move || crate::storage::purge(&opts)).await {
+            Ok(Ok(report)) => info!(?report, "autopurge"),
+            Ok(Err(e)) => warn!("autopurge failed: {e}"),
+            Err(e) => warn!("autopurge task failed: {e}"),
         }
     }
 }
