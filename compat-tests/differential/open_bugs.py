@@ -8,16 +8,9 @@ fixed; the run then fails if the difference shows up again.
 
 from __future__ import annotations
 
-OPEN_BUGS = [
-    (
-        "non-BMP characters in strings the server sends",
-        "ZooKeeper's jute writes strings char by char (BinaryOutputArchive.stringToByteBuffer, "
-        "3.8.0 and 3.9.4 alike): a character outside the BMP goes out as two 3-byte "
-        "surrogate sequences (CESU-8), ferrozk sends standard 4-byte UTF-8. Seen on sync's "
-        "echoed path (paths of nodes cannot hold such characters); the same holds for ACL "
-        "ids and whoAmI names. Fix in jute's string encoder, not in the server.",
-        lambda ref, test: "\ufffd" in ref and any(ord(c) > 0xFFFF for c in test),
-    ),
+OPEN_BUGS: list = [
+    # Fixed: non-BMP characters in strings the server sends now go out as Java's jute writes
+    # them (two 3-byte surrogates); a regression fails the run.
 ]
 
 
