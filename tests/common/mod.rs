@@ -567,3 +567,4 @@ pub fn java_password(session_id: i64) -> [u8; 16] {
     }
     out
 }
+pub mod ops;
