@@ -6,7 +6,7 @@
 //! can be checked against the real server:
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-h5 FERROZK_TEST_TARGET=zookeeper cargo test --test raw_protocol
+//! FERROZK_TEST_TARGET=zookeeper cargo test --test raw_session --test raw_ops --test raw_watches --test raw_more
 //! ```
 //!
 //! Both read the same zoo.cfg. Every wait is bounded, and the child process is killed by
