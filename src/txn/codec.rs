@@ -35,7 +35,7 @@ pub fn encode(txn: &Txn, out: &mut BytesMut) {
     txn.time_ms.encode(out);
     txn.session.encode(out);
     txn.cxid.encode(out);
-    txn.ids.as_slice().to_vec().encode(out);
+    put_ids(&txn.ids, out);
     encode_op(&txn.op, out);
 }
 
@@ -48,9 +48,9 @@ fn encode_op(op: &TxnOp, out: &mut BytesMut) {
         TxnOp::CloseSession => out.put_i32(2),
         TxnOp::Create(c) => {
             out.put_i32(3);
-            c.path.encode(out);
+            put_str(&c.path, out);
             c.data.encode(out);
-            c.acl.encode(out);
+            put_acls(&c.acl, out);
             c.flags.encode(out);
             out.put_i32(match c.kind {
                 CreateKind::Create => 1,
@@ -62,28 +62,28 @@ fn encode_op(op: &TxnOp, out: &mut BytesMut) {
         }
         TxnOp::Delete { path, version } => {
             out.put_i32(4);
-            path.encode(out);
+            put_str(path, out);
             version.encode(out);
         }
         TxnOp::DeleteContainer { path } => {
             out.put_i32(5);
-            path.encode(out);
+            put_str(path, out);
         }
         TxnOp::SetData { path, data, version } => {
             out.put_i32(6);
-            path.encode(out);
+            put_str(path, out);
             data.encode(out);
             version.encode(out);
         }
         TxnOp::SetAcl { path, acl, version } => {
             out.put_i32(7);
-            path.encode(out);
-            acl.encode(out);
+            put_str(path, out);
+            put_acls(acl, out);
             version.encode(out);
         }
         TxnOp::Check { path, version } => {
             out.put_i32(8);
-            path.encode(out);
+            put_str(path, out);
             version.encode(out);
         }
         TxnOp::Multi(ops) => {
@@ -97,6 +97,34 @@ fn encode_op(op: &TxnOp, out: &mut BytesMut) {
             out.put_i32(10);
             out.put_i32(code.code());
         }
+    }
+}
+
+/// Strings in the log are plain UTF-8, not the wire's Java-compatible form (which writes a
+/// character outside the BMP as two 3-byte surrogates that read back as U+FFFD): every
+/// character a command carries must survive a restart and reach every replica exactly.
+fn put_str(s: &str, out: &mut BytesMut) {
+    out.put_i32(s.len() as i32);
+    out.put_slice(s.as_bytes());
+}
+
+fn put_id(id: &Id, out: &mut BytesMut) {
+    put_str(&id.scheme, out);
+    put_str(&id.id, out);
+}
+
+fn put_ids(ids: &[Id], out: &mut BytesMut) {
+    out.put_i32(ids.len() as i32);
+    for id in ids {
+        put_id(id, out);
+    }
+}
+
+fn put_acls(acl: &[Acl], out: &mut BytesMut) {
+    out.put_i32(acl.len() as i32);
+    for a in acl {
+        out.put_i32(a.perms);
+        put_id(&a.id, out);
     }
 }
 
@@ -221,6 +249,12 @@ mod tests {
             TxnOp::Error(ErrorCode::NoNode),
         ]));
         round_trip(TxnOp::Error(ErrorCode::BadArguments));
+    }
+
+    #[test]
+    fn characters_outside_the_bmp_survive() {
+        let digest = Acl { perms: 31, id: Id { scheme: "digest".into(), id: "u😀:h".into() } };
+        round_trip(TxnOp::SetAcl { path: "/a😀".into(), acl: vec![digest], version: -1 });
     }
 
     #[test]
