@@ -16,6 +16,7 @@ from kazoo.recipe.cache import TreeCache, TreeEvent
 from kazoo.recipe.lock import ReadLock, WriteLock
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch, PatientChildrenWatch
 
+from zkharness import run_threads as harness_run_threads
 from zkharness import wait_until
 
 JOIN_S = 45.0
@@ -24,26 +25,7 @@ WAIT_S = 10.0
 
 def run_threads(targets, timeout=JOIN_S):
     """Run callables in threads; re-raise the first exception; bounded join."""
-    errors = []
-
-    def wrap(fn):
-        def inner():
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-        return inner
-
-    threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
-    alive = [t for t in threads if t.is_alive()]
-    if errors:
-        raise errors[0]
-    assert not alive, f"{len(alive)} worker thread(s) still running after {timeout}s"
+    return harness_run_threads(targets, timeout)
 
 
 def background(fn):

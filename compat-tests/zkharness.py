@@ -65,6 +65,30 @@ def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "c
         time.sleep(interval)
 
 
+def run_threads(targets, timeout: float):
+    """Run callables in threads; re-raise the first exception; bounded join."""
+    errors = []
+
+    def wrap(fn):
+        def inner():
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+        return inner
+
+    threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    alive = [t for t in threads if t.is_alive()]
+    if errors:
+        raise errors[0]
+    assert not alive, f"{len(alive)} worker thread(s) still running after {timeout}s"
+
+
 def four_letter(port: int, cmd: str, host: str = HOST, timeout: float = 10.0) -> str:
     """Send a four-letter word and read the answer until the server closes."""
     deadline = time.monotonic() + timeout
