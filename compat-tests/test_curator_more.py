@@ -2,7 +2,7 @@
 InterProcessReadWriteLock, LeaderSelector, DistributedBarrier, DistributedDoubleBarrier,
 DistributedQueue, PersistentNode, transactions and namespaces.
 
-java/src/MoreRecipes.java is self-contained; it is compiled on its own into
+java/src/MoreRecipes.java (with the shared TestKit.java) is compiled on its own into
 java/build/more-classes (so a run of test_java.py, which rebuilds java/build/classes,
 cannot pull the classes out from under it) and runs in one JVM, whose PASS/FAIL lines
 become one pytest test per check. A TcpProxy lets the checks expire one client's session.
@@ -20,7 +20,7 @@ import pytest
 
 from test_java import COMPILE_JARS, JAVA_DIR, RUN_JARS, SRC, classpath
 
-SOURCE = SRC / "MoreRecipes.java"
+SOURCES = [SRC / "MoreRecipes.java", SRC / "TestKit.java"]
 BUILD = JAVA_DIR / "build" / "more-classes"
 RUN_TIMEOUT_S = 150
 
@@ -46,7 +46,7 @@ CHECKS = [
 def compile_more() -> str:
     if shutil.which("javac") is None:
         pytest.fail("javac not found (install a JDK, e.g. default-jdk-headless)")
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES)).hexdigest()
     stamp = BUILD / ".sources.sha256"
     if not (stamp.exists() and stamp.read_text() == digest):
         if BUILD.exists():
@@ -54,7 +54,7 @@ def compile_more() -> str:
         BUILD.mkdir(parents=True)
         proc = subprocess.run(
             ["javac", "-nowarn", "-Xlint:-path", "-encoding", "UTF-8", "-d", str(BUILD),
-             "-cp", classpath(COMPILE_JARS), str(SOURCE)],
+             "-cp", classpath(COMPILE_JARS), *map(str, SOURCES)],
             capture_output=True, text=True, timeout=180,
         )
         if proc.returncode != 0:

@@ -41,7 +41,7 @@ import org.apache.zookeeper.data.Stat;
  *
  * Prints PASS/FAIL per check and exits 1 if any check failed (2 on bad usage).
  */
-public final class CompatMain {
+public final class CompatMain extends TestKit {
     static final List<ACL> OPEN = Ids.OPEN_ACL_UNSAFE;
     static final long WAIT_S = 15;
 
@@ -50,13 +50,7 @@ public final class CompatMain {
     static int proxyControlPort;
     static String root;
 
-    private static int passed;
-    private static final List<String> failures = new ArrayList<>();
     private static final List<ZooKeeper> opened = new ArrayList<>();
-
-    interface Check {
-        void run() throws Exception;
-    }
 
     public static void main(String[] args) throws Exception {
         if (args.length < 2) {
@@ -100,54 +94,9 @@ public final class CompatMain {
                 // closing is best effort
             }
         }
-        System.out.println();
-        System.out.println(group + ": " + passed + " passed, " + failures.size() + " failed");
-        for (String f : failures) {
-            System.out.println("FAILED " + f);
-        }
-        System.out.flush();
-        // Curator and the client keep non-daemon threads; do not wait for them.
-        Runtime.getRuntime().halt(failures.isEmpty() ? 0 : 1);
+        finish(group);
     }
 
-    // ------------------------------------------------------------------ tiny test kit
-
-    static void check(String name, Check c) {
-        long t0 = System.nanoTime();
-        try {
-            c.run();
-            passed++;
-            System.out.printf("PASS %s (%d ms)%n", name, (System.nanoTime() - t0) / 1_000_000);
-        } catch (Throwable t) {
-            failures.add(name + ": " + t);
-            System.out.printf("FAIL %s: %s%n", name, t);
-            t.printStackTrace(System.out);
-        }
-        System.out.flush();
-    }
-
-    static void eq(Object expected, Object actual, String what) {
-        boolean same = expected == null ? actual == null
-                : (expected instanceof byte[] && actual instanceof byte[])
-                        ? Arrays.equals((byte[]) expected, (byte[]) actual)
-                        : expected.equals(actual);
-        if (!same) {
-            throw new AssertionError(what + ": expected " + show(expected) + ", got " + show(actual));
-        }
-    }
-
-    static void ok(boolean cond, String what) {
-        if (!cond) {
-            throw new AssertionError(what);
-        }
-    }
-
-    static String show(Object o) {
-        if (o instanceof byte[]) {
-            return "bytes\"" + new String((byte[]) o, StandardCharsets.UTF_8) + "\"";
-        }
-        return String.valueOf(o);
-    }
 
     static <T extends KeeperException> T expectError(Class<T> type, Check c) throws Exception {
         try {

@@ -63,28 +63,7 @@ final class CuratorChecks {
     }
 
     static void runThreads(List<Runnable> work) throws Exception {
-        List<Throwable> errors = new CopyOnWriteArrayList<>();
-        List<Thread> threads = new ArrayList<>();
-        for (Runnable r : work) {
-            Thread t = new Thread(() -> {
-                try {
-                    r.run();
-                } catch (Throwable e) {
-                    errors.add(e);
-                }
-            });
-            t.setDaemon(true);
-            threads.add(t);
-            t.start();
-        }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        for (Thread t : threads) {
-            t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-            CompatMain.ok(!t.isAlive(), "worker thread still running after 60 s");
-        }
-        if (!errors.isEmpty()) {
-            throw new AssertionError("worker failed: " + errors.get(0), errors.get(0));
-        }
+        TestKit.runThreads(work, 60);
     }
 
     interface ThrowingRunnable {

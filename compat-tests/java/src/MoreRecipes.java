@@ -58,7 +58,7 @@ import org.apache.zookeeper.data.Stat;
  * expires. Prints "PASS name (ms)" / "FAIL name: why" per check, then a summary line;
  * exits 1 if any check failed.
  */
-public final class MoreRecipes {
+public final class MoreRecipes extends TestKit {
     static final long WAIT_S = 15;
     /** Sessions cut off through the proxy: short, so that expiry comes quickly. */
     static final int SHORT_SESSION_MS = 4000;
@@ -68,13 +68,7 @@ public final class MoreRecipes {
     static int proxyControlPort;
     static String root;
 
-    private static int passed;
-    private static final List<String> failures = new ArrayList<>();
     private static final List<CuratorFramework> clients = new CopyOnWriteArrayList<>();
-
-    interface Check {
-        void run() throws Exception;
-    }
 
     public static void main(String[] args) throws Exception {
         if (args.length < 3) {
@@ -116,54 +110,9 @@ public final class MoreRecipes {
                 // best effort
             }
         }
-        System.out.println();
-        System.out.println("more-recipes: " + passed + " passed, " + failures.size() + " failed");
-        for (String f : failures) {
-            System.out.println("FAILED " + f);
-        }
-        System.out.flush();
-        // Curator keeps non-daemon threads; do not wait for them.
-        Runtime.getRuntime().halt(failures.isEmpty() ? 0 : 1);
+        finish("more-recipes");
     }
 
-    // ------------------------------------------------------------------ tiny test kit
-
-    static void check(String name, Check c) {
-        long t0 = System.nanoTime();
-        try {
-            c.run();
-            passed++;
-            System.out.printf("PASS %s (%d ms)%n", name, (System.nanoTime() - t0) / 1_000_000);
-        } catch (Throwable t) {
-            failures.add(name + ": " + t);
-            System.out.printf("FAIL %s: %s%n", name, t);
-            t.printStackTrace(System.out);
-        }
-        System.out.flush();
-    }
-
-    static void eq(Object expected, Object actual, String what) {
-        boolean same = expected == null ? actual == null
-                : (expected instanceof byte[] && actual instanceof byte[])
-                        ? Arrays.equals((byte[]) expected, (byte[]) actual)
-                        : expected.equals(actual);
-        if (!same) {
-            throw new AssertionError(what + ": expected " + show(expected) + ", got " + show(actual));
-        }
-    }
-
-    static void ok(boolean cond, String what) {
-        if (!cond) {
-            throw new AssertionError(what);
-        }
-    }
-
-    static String show(Object o) {
-        if (o instanceof byte[]) {
-            return "bytes\"" + new String((byte[]) o, StandardCharsets.UTF_8) + "\"";
-        }
-        return String.valueOf(o);
-    }
 
     static byte[] b(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
@@ -231,28 +180,7 @@ public final class MoreRecipes {
     }
 
     static void runThreads(List<Runnable> work) throws Exception {
-        List<Throwable> errors = new CopyOnWriteArrayList<>();
-        List<Thread> threads = new ArrayList<>();
-        for (Runnable r : work) {
-            Thread t = new Thread(() -> {
-                try {
-                    r.run();
-                } catch (Throwable e) {
-                    errors.add(e);
-                }
-            });
-            t.setDaemon(true);
-            threads.add(t);
-            t.start();
-        }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(45);
-        for (Thread t : threads) {
-            t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-            ok(!t.isAlive(), "worker thread still running after 45 s");
-        }
-        if (!errors.isEmpty()) {
-            throw new AssertionError("worker failed: " + errors.get(0), errors.get(0));
-        }
+        runThreads(work, 45);
     }
 
     /** Runs r in a daemon thread; the returned queue gets "ok" or the failure. */
