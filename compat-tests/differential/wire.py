@@ -21,34 +21,8 @@ CLOSE_SESSION = -11
 
 NOTIFICATION_XID, PING_XID, AUTH_XID, SET_WATCHES_XID = -1, -2, -4, -8
 
-STAT = struct.Struct(">qqqqiiiqiiq")  # 68 bytes
-STAT_FIELDS = ("czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
-               "ephemeralOwner", "dataLength", "numChildren", "pzxid")
-
-
-def i32(v: int) -> bytes:
-    return struct.pack(">i", v)
-
-
-def i64(v: int) -> bytes:
-    return struct.pack(">q", v)
-
-
-def boolean(v: bool) -> bytes:
-    return b"\x01" if v else b"\x00"
-
-
-def buf(v: bytes | None) -> bytes:
-    return i32(-1) if v is None else i32(len(v)) + v
-
-
-def string(v: str | None) -> bytes:
-    return buf(None if v is None else v.encode("utf-8"))
-
-
-def acl_vec(acls) -> bytes:
-    """acls: list of (perms, scheme, id)."""
-    return i32(len(acls)) + b"".join(i32(p) + string(s) + string(i) for p, s, i in acls)
+# The jute primitives and the Stat layout are the compat tests' own (../rawzk.py).
+from rawzk import STAT, STAT_FIELDS, acl_vec, boolean, buf, i32, i64, string  # noqa: E402,F401
 
 
 def create_body(path: str, data: bytes | None, acls, flags: int) -> bytes:
