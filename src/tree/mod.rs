@@ -261,13 +261,18 @@ impl DataTree {
         self.nodes.get(if path.is_empty() { "/" } else { path }).map(|n| &**n)
     }
 
-    /// Runs `f` on a node and keeps the digest in step with the change.
+    /// Runs `f` on a node in place and keeps the digest and data size in step. A node's
+    /// owner never changes, so the ephemeral, container and TTL indexes stay as they are.
     fn modify<R>(&mut self, path: &str, f: impl FnOnce(&mut Node) -> R) -> R {
-        let (key, mut node) = self.nodes.remove_entry(path).unwrap_or_else(|| panic!("modify {path}: node missing"));
-        self.unindex(path, &node);
-        let r = f(Arc::make_mut(&mut node));
-        self.index(path, &node);
-        self.nodes.insert(key, node);
+        let slot = self.nodes.get_mut(path).unwrap_or_else(|| panic!("modify {path}: node missing"));
+        let (hash_before, len_before, owner) =
+            (digest::node_hash(path, slot), data_len(slot), slot.stat.ephemeral_owner);
+        let node = Arc::make_mut(slot);
+        let r = f(node);
+        assert_eq!(node.stat.ephemeral_owner, owner, "modify {path}: the owner changed");
+        let (hash_after, len_after) = (digest::node_hash(path, node), data_len(node));
+        self.digest = self.digest.wrapping_sub(hash_before).wrapping_add(hash_after);
+        self.data_bytes = self.data_bytes - len_before + len_after;
         r
     }
 
@@ -420,6 +425,11 @@ impl DataTree {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|(p, n)| (&**p, &**n))
     }
+}
+
+/// Data bytes a node holds (0 for null data).
+fn data_len(n: &Node) -> u64 {
+    n.data.as_ref().map_or(0, |d| d.len() as u64)
 }
 
 /// Joins a parent path and a child name.
