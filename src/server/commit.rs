@@ -55,7 +55,7 @@ pub(super) enum AfterWrite {
 /// Commands for the storage thread.
 pub enum StorageCmd {
     /// Append one stamped command; the thread answers with `DriverMsg::Durable`.
-    Append(Txn),
+    Append(Arc<Txn>),
     /// Take a snapshot of this state (a consistent copy) and start a new log segment.
     Snapshot(Box<State>),
 }
@@ -79,7 +79,7 @@ impl Driver {
         ids: Arc<Vec<Id>>,
         op: TxnOp,
     ) -> i64 {
-        let txn = self.stamper.stamp(session, cxid, ids, op, now_ms());
+        let txn = Arc::new(self.stamper.stamp(session, cxid, ids, op, now_ms()));
         let zxid = txn.zxid;
         match &self.log {
             Log::Memory => {
@@ -87,7 +87,7 @@ impl Driver {
                 self.durable(zxid);
             }
             Log::Durable(tx) => {
-                if tx.send(StorageCmd::Append(txn.clone())).is_err() {
+                if tx.send(StorageCmd::Append(Arc::clone(&txn))).is_err() {
                     crate::server::fatal("the storage thread is gone; refusing to go on without a log");
                 }
                 self.unapplied.push_back((txn, origin));
@@ -241,7 +241,7 @@ impl Driver {
 }
 
 /// Commands stamped but not yet applied, with the connection waiting for each.
-pub(super) type Unapplied = VecDeque<(Txn, Option<ConnId>)>;
+pub(super) type Unapplied = VecDeque<(Arc<Txn>, Option<ConnId>)>;
 
 /// True for requests that become stamped commands.
 pub(super) fn is_write(req: &Request) -> bool {
