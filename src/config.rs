@@ -165,8 +165,7 @@ impl Config {
     /// ZooKeeper's `isDistributed`: an ensemble unless the list has at most one voter and
     /// standalone mode is allowed.
     pub fn is_distributed(&self) -> bool {
-        let voters = self.servers.iter().filter(|s| !s.observer).count();
-        !self.servers.is_empty() && (!self.standalone_enabled || voters > 1)
+        !self.servers.is_empty() && (!self.standalone_enabled || self.voters().len() > 1)
     }
 }
 
@@ -196,7 +195,9 @@ pub enum ConfigError {
 ///
 /// # Errors
 /// The file cannot be read, a value is bad (the error names file, line and key), a required
-/// key (`tickTime`, `dataDir`) is missing, `myid` is malformed, or an ensemble lacks `myid`.
+/// key (`tickTime`, `dataDir`) is missing, `myid` is malformed, the server list is no valid
+/// ensemble (see [`parse_str`]), or in an ensemble: `myid` is missing or not in the list,
+/// or this server has no client port.
 pub fn parse_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
     let bytes = fs::read(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
     // Java reads properties files as ISO-8859-1; UTF-8 is what operators mean today, so take
@@ -205,9 +206,7 @@ pub fn parse_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
     let (mut cfg, seen) = parse_keys(&text, path)?;
     cfg.server_id = read_myid(&cfg.data_dir)?;
     adopt_own_server_line(&mut cfg, &seen, path)?;
-    if cfg.is_distributed() && cfg.server_id.is_none() {
-        return Err(ConfigError::Missing { file: cfg.data_dir.join("myid"), key: "myid" });
-    }
+    ensemble::check_own_server(&cfg, &seen, path)?;
     Ok(cfg)
 }
 
@@ -236,7 +235,9 @@ pub fn read_myid(data_dir: &Path) -> Result<Option<u64>, ConfigError> {
 /// are resolved, as ZooKeeper's `InetAddress.getByName` does.
 ///
 /// # Errors
-/// As [`parse_zoo_cfg`], minus the file and myid cases.
+/// As [`parse_zoo_cfg`], minus the file and myid cases. The server list is checked as
+/// ZooKeeper's `parseDynamicConfig` does (observers need a quorum, `standaloneEnabled=false`
+/// needs a participant), and no two ports may share a host:port.
 pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     parse_keys(text, path).map(|(cfg, _)| cfg)
 }
@@ -311,8 +312,18 @@ struct Seen {
     init_limit: bool,
     sync_limit: bool,
     client_port_line: Option<usize>,
+    standalone_line: Option<usize>,
+    /// `(id, line)` of each `server.N` line, for errors about the list as a whole.
+    server_lines: Vec<(u64, usize)>,
     min_timeout_line: Option<usize>,
     max_timeout_line: Option<usize>,
+}
+
+impl Seen {
+    /// The line of `server.<id>`; 0 if the server did not come from a file line.
+    fn server_line(&self, id: u64) -> usize {
+        self.server_lines.iter().find(|(i, _)| *i == id).map_or(0, |(_, line)| *line)
+    }
 }
 
 /// Where a value came from, to build errors that name it.
@@ -444,7 +455,10 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
         "4lw.commands.whitelist" => cfg.four_letter_whitelist = whitelist(v),
         "extendedTypesEnabled" => cfg.extended_types_enabled = ctx.boolean(v)?,
         "reconfigEnabled" => cfg.reconfig_enabled = ctx.boolean(v)?,
-        "standaloneEnabled" => cfg.standalone_enabled = ctx.boolean(v)?,
+        "standaloneEnabled" => {
+            cfg.standalone_enabled = ctx.boolean(v)?;
+            seen.standalone_line = Some(ctx.line);
+        }
         "jute.maxbuffer" => cfg.jute_max_buffer = ctx.positive_decoded(v)?,
         "snapCount" => cfg.snap_count = u64::from(ctx.positive_decoded(v)?),
         "enforceQuota" | "zookeeper.enforceQuota" => cfg.enforce_quota = ctx.boolean(v)?,
@@ -488,6 +502,8 @@ fn apply(cfg: &mut Config, seen: &mut Seen, ctx: &Ctx, v: &str) -> Result<(), Co
             let spec = parse_server(id, v).map_err(|m| ctx.err(m))?;
             cfg.servers.retain(|s| s.id != id);
             cfg.servers.push(spec);
+            seen.server_lines.retain(|(i, _)| *i != id);
+            seen.server_lines.push((id, ctx.line));
         }
         key => {
             if !cfg.unknown_keys.iter().any(|k| k == key) {
@@ -508,7 +524,8 @@ fn whitelist(v: &str) -> Vec<String> {
     }
 }
 
-/// Checks that need every key: required keys, timeout bounds, ensemble limits.
+/// Checks that need every key: required keys, timeout bounds, the server list, ensemble
+/// limits.
 fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError> {
     let missing = |key| ConfigError::Missing { file: path.to_path_buf(), key };
     if !seen.data_dir {
@@ -534,6 +551,9 @@ fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError>
             message: format!("minSessionTimeout ({min}) must not be larger than maxSessionTimeout ({max})"),
         });
     }
+    cfg.servers.sort_by_key(|s| s.id);
+    // ZooKeeper checks the list (`parseDynamicConfig`) before the limits (`checkValidity`).
+    ensemble::check_server_list(cfg, seen, path)?;
     if cfg.is_distributed() {
         if !seen.init_limit || cfg.init_limit == 0 {
             return Err(missing("initLimit"));
@@ -542,7 +562,6 @@ fn finish(cfg: &mut Config, seen: &Seen, path: &Path) -> Result<(), ConfigError>
             return Err(missing("syncLimit"));
         }
     }
-    cfg.servers.sort_by_key(|s| s.id);
     Ok(())
 }
 
@@ -643,6 +662,7 @@ fn host_and_port(s: &str) -> Option<Vec<String>> {
     Some(parts)
 }
 
+mod ensemble;
 mod properties;
 
 #[cfg(test)]

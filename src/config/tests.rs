@@ -47,7 +47,8 @@ fn every_key_is_read() {
          maxSessionTimeout=90000\n4lw.commands.whitelist= ruok , mntr,,conf \n\
          extendedTypesEnabled=TRUE\nreconfigEnabled=true\njute.maxbuffer=0x400000\n\
          snapCount=5000\nautopurge.snapRetainCount=7\nautopurge.purgeInterval=24\n\
-         peerType=observer\nstandaloneEnabled=False\nznode.container.checkIntervalMs=1000\n\
+         peerType=observer\nstandaloneEnabled=False\nserver.1=a:2888:3888\n\
+         znode.container.checkIntervalMs=1000\n\
          zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n");
     assert_eq!((c.init_limit, c.sync_limit), (7, 3));
     assert_eq!(c.effective_data_log_dir(), Path::new("/logs"));
@@ -267,7 +268,7 @@ fn parse_zoo_cfg_reads_file_and_myid() {
     let cfg_path = dir.path().join("zoo.cfg");
     let text = format!(
         "tickTime=2000\ndataDir={}\ninitLimit=5\nsyncLimit=2\npeerType=participant\n\
-         server.1=a:2888:3888\nserver.2=b:2888:3888:observer;127.0.0.2:2190\n",
+         server.1=a:2888:3888\nserver.2=b:2888:3888:observer;127.0.0.2:2190\nserver.3=c:2888:3888\n",
         data.display()
     );
     std::fs::write(&cfg_path, text).unwrap();
@@ -314,4 +315,172 @@ fn jvm_flags_set_system_properties() {
     assert_eq!(cfg.four_letter_whitelist, vec!["ruok".to_string(), "srvr".to_string()]);
     let err = apply_jvm_flags(&mut cfg, "-Dzookeeper.enforceQuota=maybe", "JVMFLAGS").unwrap_err();
     assert!(err.to_string().contains("JVMFLAGS") && err.to_string().contains("enforceQuota"), "{err}");
+}
+
+/// Writes `text` as zoo.cfg (with `dataDir` pointing at a fresh directory) and `myid`, if
+/// given, and parses both as the server does.
+fn parse_with_myid(myid: Option<u64>, text: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(id) = myid {
+        std::fs::write(dir.path().join("myid"), format!("{id}\n")).unwrap();
+    }
+    let cfg_path = dir.path().join("zoo.cfg");
+    std::fs::write(&cfg_path, format!("tickTime=2000\ndataDir={}\n{text}", dir.path().display())).unwrap();
+    let parsed = parse_zoo_cfg(&cfg_path);
+    (dir, parsed)
+}
+
+const LIMITS: &str = "initLimit=5\nsyncLimit=2\n";
+const THREE: &str = "server.1=127.0.0.1:2888:3888;2181\nserver.2=127.0.0.1:2889:3889;2182\n\
+                     server.3=127.0.0.1:2890:3890;2183\n";
+
+#[test]
+fn own_id_must_be_in_the_peer_list() {
+    // ZooKeeper: QuorumPeer.start throws "My id 4 not in the peer list"; we refuse while parsing.
+    let (dir, parsed) = parse_with_myid(Some(4), &format!("{LIMITS}{THREE}"));
+    let e = parsed.unwrap_err().to_string();
+    let want = format!(
+        "{}:1: myid: my id 4 is not in the peer list of {} (server.1, server.2, server.3)",
+        dir.path().join("myid").display(),
+        dir.path().join("zoo.cfg").display()
+    );
+    assert_eq!(e, want);
+    // Standalone (one voter, standaloneEnabled) does not use the list, as in ZooKeeper.
+    let (_dir, parsed) = parse_with_myid(Some(4), "server.1=127.0.0.1:2888:3888;2181\n");
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
+
+#[test]
+fn own_server_voters_and_observers() {
+    let (_dir, parsed) =
+        parse_with_myid(Some(2), &format!("{LIMITS}{THREE}server.4=127.0.0.1:2891:3891:observer;2184\n"));
+    let c = parsed.unwrap();
+    assert_eq!(c.own_server().map(|s| (s.id, s.client_port)), Some((2, Some(2182))));
+    assert_eq!(c.voters().iter().map(|s| s.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(c.observers().iter().map(|s| s.id).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(c.client_port, 2182);
+    assert_eq!(c.peer_type, PeerType::Participant);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(ok("").own_server().is_none());
+}
+
+#[test]
+fn an_observer_says_so_in_peer_type_and_its_line() {
+    let text = format!("{LIMITS}peerType=observer\n{THREE}server.4=127.0.0.1:2891:3891:observer;2184\n");
+    let (_dir, parsed) = parse_with_myid(Some(4), &text);
+    let c = parsed.unwrap();
+    assert_eq!(c.peer_type, PeerType::Observer);
+    assert!(c.own_server().is_some_and(|s| s.observer));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The line wins over a contradicting peerType, with a warning (ZooKeeper's setupPeerType).
+    let (_dir, parsed) = parse_with_myid(Some(4), &text.replace("peerType=observer", "peerType=participant"));
+    let c = parsed.unwrap();
+    assert_eq!(c.peer_type, PeerType::Observer);
+    assert!(c.warnings.iter().any(|w| w.contains("peerType (Participant) differs from server.4")), "{:?}", c.warnings);
+}
+
+#[test]
+fn ensemble_member_needs_a_client_port() {
+    // ZooKeeper logs "clientPort is not set" and runs the peer without clients; ferrozk
+    // cannot, and guessing 2181 collides on a shared host.
+    let text = format!("{LIMITS}server.1=a:2888:3888\nserver.2=b:2888:3888;2181\nserver.3=c:2888:3888\n");
+    let (dir, parsed) = parse_with_myid(Some(1), &text);
+    let want = format!(
+        "{}:5: server.1: clientPort is not set: end this server's line with ;port or ;host:port, or set clientPort",
+        dir.path().join("zoo.cfg").display()
+    );
+    assert_eq!(parsed.unwrap_err().to_string(), want);
+    // The clientPort key or the own line's ;port is enough; other lines need none.
+    let (_dir, parsed) = parse_with_myid(Some(1), &format!("clientPort=2190\n{text}"));
+    assert_eq!(parsed.unwrap().client_port, 2190);
+    let (_dir, parsed) = parse_with_myid(Some(2), &text);
+    assert_eq!(parsed.unwrap().client_port, 2181);
+}
+
+#[test]
+fn duplicate_addresses_name_both_servers() {
+    let cases = [
+        // A local ensemble that reuses a client port.
+        (
+            "server.1=127.0.0.1:2888:3888;2181\nserver.2=127.0.0.1:2889:3889;2181\n",
+            "zoo.cfg:6: server.2: 127.0.0.1:2181 is the client port of server.2 and already the \
+             client port of server.1 (line 5)",
+        ),
+        // One server's election port is another's quorum port.
+        (
+            "server.1=zk1:2888:3888\nserver.2=ZK1:3888:3889\n",
+            "zoo.cfg:6: server.2: zk1:3888 is the quorum port of server.2 and already the election port of \
+             server.1 (line 5)",
+        ),
+        // A client port on every interface collides with the line's own host.
+        (
+            "server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\nserver.3=10.0.0.3:2888:3888;0.0.0.0:3888\n",
+            "zoo.cfg:7: server.3: 10.0.0.3:3888 is the client port of server.3 and already the election port of \
+             server.3 (line 7)",
+        ),
+        // IPv6 literals compare in canonical form.
+        (
+            "server.1=[::1]:2888:3888\nserver.2=[0:0:0:0:0:0:0:1]:2888:3889\n",
+            "zoo.cfg:6: server.2: [::1]:2888 is the quorum port of server.2 and already the quorum port of \
+             server.1 (line 5)",
+        ),
+    ];
+    for (servers, want) in cases {
+        assert_eq!(err(&format!("{LIMITS}{servers}")), want, "for {servers}");
+    }
+    // Same port on different hosts, or different ports on one host, is fine.
+    ok(&format!("{LIMITS}server.1=a:2888:3888;2181\nserver.2=b:2888:3888;2181\nserver.3=a:2889:3889;2182\n"));
+    // ZooKeeper: "Client and election port must be different!" (meaning the quorum port).
+    assert!(err("server.1=zk1:2888:2888\n").contains("quorum and election ports must differ"));
+}
+
+#[test]
+fn even_voter_counts_warn() {
+    let warnings = |n: u64| {
+        let servers: String = (1..=n).map(|i| format!("server.{i}=zk{i}:2888:3888\n")).collect();
+        ok(&format!("{LIMITS}{servers}")).warnings
+    };
+    // ZooKeeper: "No server failure will be tolerated. You need at least 3 servers."
+    assert_eq!(warnings(2), vec!["2 voters: no server failure will be tolerated; you need at least 3 servers"]);
+    assert!(warnings(3).is_empty());
+    // ZooKeeper: "Non-optimal configuration, consider an odd number of servers."
+    assert_eq!(
+        warnings(4),
+        vec![
+            "4 voters: non-optimal configuration, consider an odd number of servers: 4 tolerate 1 failure, \
+              no more than 3 do"
+        ]
+    );
+    assert!(warnings(5).is_empty());
+    assert!(warnings(6)[0].ends_with("6 tolerate 2 failures, no more than 5 do"));
+    // Observers do not vote, so they do not make a count odd.
+    let c = ok(&format!("{LIMITS}server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n"));
+    assert!(c.warnings[0].starts_with("2 voters: "), "{:?}", c.warnings);
+}
+
+#[test]
+fn small_lists_follow_standalone_enabled() {
+    // One voter with standalone allowed runs standalone; ZooKeeper logs "Invalid
+    // configuration, only one server specified (ignoring)".
+    let c = ok("server.1=a:2888:3888\n");
+    assert!(!c.is_distributed());
+    assert!(c.warnings[0].starts_with("only one server specified (server.1): running standalone"), "{:?}", c.warnings);
+    // standaloneEnabled=false makes one voter an ensemble, which tolerates no failure.
+    let c = ok(&format!("{LIMITS}standaloneEnabled=false\nserver.1=a:2888:3888\n"));
+    assert!(c.is_distributed());
+    assert_eq!(c.warnings, vec!["1 voter: no server failure will be tolerated; you need at least 3 servers"]);
+    // ZooKeeper: "standaloneEnabled = false then number of participants should be >0".
+    assert_eq!(
+        err("standaloneEnabled=false\n"),
+        "zoo.cfg:3: standaloneEnabled: false needs at least one participant (a server.N line that is not an observer)"
+    );
+    // ZooKeeper: "Observers w/o participants is an invalid configuration".
+    assert_eq!(
+        err("server.2=b:2888:3888:observer\n"),
+        "zoo.cfg:3: server.2: observers without participants is an invalid configuration"
+    );
+    // ZooKeeper: "Observers w/o quorum is an invalid configuration".
+    let e = err("server.1=a:2888:3888\nserver.3=c:2888:3888:observer\nserver.2=b:2888:3888:observer\n");
+    assert!(e.starts_with("zoo.cfg:4: server.3: observers without a quorum is an invalid configuration"), "{e}");
+    ok(&format!("{LIMITS}standaloneEnabled=false\nserver.1=a:2888:3888\nserver.2=b:2888:3888:observer\n"));
 }
