@@ -10,12 +10,14 @@
 //! - [`server`]: tokio glue: listener, connections, the driver task that owns the state.
 //! - [`storage`]: write-ahead log, snapshots, recovery, purge; the disk behind a narrow trait.
 //! - [`admin`]: four-letter words rendered from a stats snapshot.
+//! - [`ensemble`]: replication: zoo.cfg's server list, peer links, the consensus log on disk.
 //!
 //! Pure modules (`tree`, `txn`, `session`, `watch`) read no clock and do no IO; time comes in
 //! as arguments so the same code runs under the deterministic simulator.
 
 pub mod admin;
 pub mod config;
+pub mod ensemble;
 pub mod sasl;
 pub mod server;
 pub mod session;

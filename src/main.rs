@@ -156,17 +156,6 @@ fn serve(path: Option<PathBuf>, port: Option<u16>, data_dir: Option<PathBuf>, mo
     if !cfg.unknown_keys.is_empty() {
         warn!(keys = ?cfg.unknown_keys, "zoo.cfg keys ferrozk does not use (ignored)");
     }
-    if cfg.servers.len() > 1 {
-        // Running each listed server on its own would look like an ensemble but share no
-        // data; refuse until replication lands rather than pretend.
-        eprintln!(
-            "ferrozk: {} lists {} servers (server.N lines): ensembles are not supported yet; \
-             use a single server (one server.N line, or none)",
-            path.as_ref().map_or("the configuration".into(), |p| p.display().to_string()),
-            cfg.servers.len()
-        );
-        return ExitCode::from(2);
-    }
     if let Some(p) = port {
         cfg.client_port = p;
     }

@@ -88,6 +88,8 @@ pub(crate) struct Leader {
     /// Commit points carried by the last two heartbeat rounds. A follower below the older
     /// one has missed a commit it should have learned by piggyback: it needs `Learn`.
     hb_commit: [Slot; 2],
+    /// Commit point last sent to the peers; see [`Replica::notify_commit`].
+    notified_commit: Slot,
     peers: BTreeMap<ServerId, Peer>,
     ticks: u64,
     seq: u64,
@@ -98,6 +100,11 @@ impl Leader {
     /// The highest slot proposed so far.
     pub(crate) fn last_proposed(&self) -> Slot {
         self.next_slot - 1
+    }
+
+    /// Each peer's last reported commit point and the ticks since it was last heard.
+    pub(crate) fn progress(&self) -> impl Iterator<Item = (ServerId, Slot, u64)> + '_ {
+        self.peers.iter().map(|(id, p)| (*id, p.chosen, self.ticks.saturating_sub(p.heard_tick)))
     }
 
     /// Forgets open slots that became known as chosen another way (a snapshot).
@@ -209,6 +216,7 @@ impl Replica {
             recovered_to: last,
             votes: BTreeMap::new(),
             hb_commit: [0, 0],
+            notified_commit: 0,
             peers,
             ticks: 0,
             seq: 0,
@@ -366,11 +374,31 @@ impl Replica {
         }
     }
 
+    /// Tells the peers at once when the commit point moved, so a follower answers its
+    /// clients' writes without waiting for the next heartbeat tick. The notice is a
+    /// heartbeat of the current round (no new read-index round: syncs waiting for a later
+    /// round are not released by its acks).
+    pub(crate) fn notify_commit(&mut self) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if self.chosen <= l.notified_commit {
+            return;
+        }
+        l.notified_commit = self.chosen;
+        let (ballot, commit, seq) = (l.ballot, self.chosen, l.seq);
+        let peers: Vec<ServerId> = l.peers.keys().copied().collect();
+        for p in peers {
+            self.send(p, Message::Heartbeat { ballot, commit, seq });
+        }
+    }
+
     /// Starts a read-index round: every heartbeat carries a new round number.
     fn heartbeat(&mut self) {
         let Role::Leader(l) = &mut self.role else {
             return;
         };
+        l.notified_commit = self.chosen;
         l.seq += 1;
         l.hb_commit = [l.hb_commit[1], self.chosen];
         let (ballot, commit, seq) = (l.ballot, self.chosen, l.seq);

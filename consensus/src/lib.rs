@@ -38,7 +38,7 @@ pub use config::Config;
 pub use config::Mutation;
 pub use message::{Envelope, Message};
 pub use replica::{
-    Actions, Committed, NotLeader, PersistBatch, Proposed, Recovered, Replica, RoleKind, Status, Synced,
+    Actions, Committed, NotLeader, PeerProgress, PersistBatch, Proposed, Recovered, Replica, RoleKind, Status, Synced,
 };
 pub use rng::Rng;
 pub use types::{Ballot, Entry, HardState, LogEntry, ServerId, Slot, Snapshot, SnapshotMeta, Zxid};

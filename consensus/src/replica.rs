@@ -105,6 +105,19 @@ impl std::fmt::Display for NotLeader {
 
 impl std::error::Error for NotLeader {}
 
+/// One peer as the leader sees it: what `mntr` reports as followers and synced followers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerProgress {
+    /// The peer.
+    pub id: ServerId,
+    /// Whether it votes (observers do not).
+    pub voter: bool,
+    /// Its commit point, as it last reported it.
+    pub chosen: Slot,
+    /// Ticks since the leader last heard from it.
+    pub silent_ticks: u64,
+}
+
 /// What the host recovered from disk, for [`Replica::restore`].
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
@@ -330,6 +343,8 @@ impl Replica {
 
     /// Everything the host must do now; see [`Actions`] for the order.
     pub fn take_actions(&mut self) -> Actions {
+        self.notify_commit();
+        self.drain_loopback();
         let out = &mut self.out;
         let writes = out.hard_dirty || !out.entries.is_empty() || out.snapshot.is_some();
         let mut persist = None;
@@ -381,6 +396,33 @@ impl Replica {
             chosen: self.chosen,
             snapshot_slot: self.snap.slot,
             in_flight,
+        }
+    }
+
+    /// On a leader, every peer's progress; empty elsewhere.
+    pub fn peer_progress(&self) -> Vec<PeerProgress> {
+        match &self.role {
+            Role::Leader(l) => l
+                .progress()
+                .map(|(id, chosen, silent_ticks)| PeerProgress {
+                    id,
+                    voter: self.cfg.voters.contains(&id),
+                    chosen,
+                    silent_ticks,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The host saw its link to the leader break (connection refused or reset, as when the
+    /// leader's process died): start an election within a few ticks instead of waiting out
+    /// `syncLimit`. Only timing changes, so safety does not depend on the host being right;
+    /// the jitter keeps the surviving followers from campaigning on the same tick.
+    pub fn leader_unreachable(&mut self) {
+        if matches!(self.role, Role::Follower) && self.leader.is_some() {
+            let soon = 1 + self.rng.below(u64::from(self.cfg.heartbeat_ticks.max(1)) * 3) as u32;
+            self.idle_ticks = self.idle_ticks.max(self.election_ticks.saturating_sub(soon));
         }
     }
 

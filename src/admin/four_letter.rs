@@ -61,11 +61,12 @@ pub fn full_version() -> String {
 /// environment now. `allowed` is the whitelist's verdict (`Config::four_letter_allowed`).
 /// Unknown words and an allowed telnet close give "" (ZooKeeper just closes).
 pub fn render(cmd: &str, snap: &StatsSnapshot, allowed: bool) -> String {
-    let extras = if allowed && cmd == "envi" {
+    let mut extras = if allowed && cmd == "envi" {
         env::live_extras()
     } else {
         Extras { now_ms: env::now_ms(), ..Extras::default() }
     };
+    extras.metrics = snap.metrics.clone();
     render_with(cmd, snap, &extras, allowed)
 }
 

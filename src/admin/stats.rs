@@ -108,6 +108,8 @@ pub struct StatsSnapshot {
     pub max_file_descriptors: u64,
     /// True when the server is up and serving (most words refuse otherwise).
     pub serving: bool,
+    /// Extra `mntr` gauges (an ensemble leader's `zk_followers`, `zk_synced_followers`, ...).
+    pub metrics: Vec<(String, MetricValue)>,
     pub read_only: bool,
 }
 

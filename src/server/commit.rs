@@ -15,8 +15,10 @@ use jute::{Field, Id, OpCode};
 use tokio::sync::mpsc;
 
 use super::driver::{now_ms, Driver};
+use super::replicated::Replicated;
 use super::request::Request;
 use super::ConnId;
+use crate::ensemble::store::StoreCmd;
 use crate::session;
 use crate::tree::acl;
 use crate::txn::{apply, Applied, OpResult, State, Txn, TxnOp};
@@ -24,8 +26,12 @@ use crate::txn::{apply, Applied, OpResult, State, Txn, TxnOp};
 /// What a connection waits for, in its order.
 #[derive(Debug)]
 pub(super) enum Queued {
-    /// A write handed to the log; answered when it is applied.
-    Write { zxid: i64, xid: i32, op: OpCode, after: AfterWrite, received: Instant },
+    /// A write handed to the log; answered when it is applied. `zxid` is known in advance
+    /// only on a standalone server (an ensemble's replica assigns it when it is chosen).
+    Write { zxid: Option<i64>, xid: i32, op: OpCode, after: AfterWrite, received: Instant },
+    /// An ensemble `sync`: answered once the leader confirmed a read index (`read_index`)
+    /// and this server applied that far.
+    Sync { xid: i32, path: String, received: Instant, id: u64, read_index: Option<u64> },
     /// A request that may run only after the writes queued before it.
     Read { xid: i32, req: Request, received: Instant, ids: Arc<Vec<Id>> },
 }
@@ -66,6 +72,8 @@ pub enum Log {
     Memory,
     /// The storage thread: durable after its group-committed fsync.
     Durable(mpsc::UnboundedSender<StorageCmd>),
+    /// An ensemble: commands are chosen by the replicas (see `replicated`).
+    Replicated(Box<Replicated>),
 }
 
 impl Driver {
@@ -92,18 +100,22 @@ impl Driver {
                 }
                 self.unapplied.push_back((txn, origin));
             }
+            Log::Replicated(_) => self.replicate(&txn),
         }
         zxid
     }
 
     /// Stamps a write for a connection and queues its answer.
     pub(super) fn submit_for(&mut self, from: Origin, op: TxnOp, after: AfterWrite) {
-        let zxid = self.stamper.last_zxid() + 1;
+        let zxid = match self.log {
+            Log::Replicated(_) => None,
+            _ => Some(self.stamper.last_zxid() + 1),
+        };
         if let Some(c) = self.conns.get_mut(&from.conn) {
             c.queue.push_back(Queued::Write { zxid, xid: from.xid, op: from.op, after, received: from.received });
         }
         let stamped = self.submit(Some(from.conn), from.session, from.xid, from.ids, op);
-        assert_eq!(stamped, zxid, "stamper skipped a zxid");
+        assert!(zxid.is_none_or(|z| z == stamped), "stamper skipped a zxid");
     }
 
     /// The log made everything up to `zxid` durable: apply it in order and answer.
@@ -145,12 +157,12 @@ impl Driver {
 
     /// Answers an applied write at the front of its connection's queue, then runs the
     /// reads that were waiting behind it.
-    fn complete_write(&mut self, conn: ConnId, applied: Applied) {
+    pub(super) fn complete_write(&mut self, conn: ConnId, applied: Applied) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         let Some(Queued::Write { zxid, xid, op, after, received }) = c.queue.pop_front() else {
             panic!("connection {conn}: applied {:#x} but its queue does not start with that write", applied.zxid);
         };
-        assert_eq!(zxid, applied.zxid, "connection {conn}: writes applied out of order");
+        assert!(zxid.is_none_or(|z| z == applied.zxid), "connection {conn}: writes applied out of order");
         match after {
             AfterWrite::Reply => self.reply_write(conn, xid, applied),
             AfterWrite::CloseSession => {
@@ -165,15 +177,23 @@ impl Driver {
         self.drain(conn);
     }
 
-    /// Runs queued reads from the front until the next unapplied write.
+    /// Runs queued reads (and ensemble syncs whose read point is applied) from the front
+    /// until the next request that must wait.
     pub(super) fn drain(&mut self, conn: ConnId) {
+        let applied_slot = self.state.slot;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else { return };
-            if !matches!(c.queue.front(), Some(Queued::Read { .. })) {
-                return;
+            match c.queue.front() {
+                Some(Queued::Read { .. }) => {
+                    let Some(Queued::Read { xid, req, received, ids }) = c.queue.pop_front() else { unreachable!() };
+                    self.execute(conn, xid, req, received, ids);
+                }
+                Some(Queued::Sync { read_index: Some(at), .. }) if *at <= applied_slot => {
+                    let Some(Queued::Sync { xid, path, received, .. }) = c.queue.pop_front() else { unreachable!() };
+                    self.answer_sync(conn, xid, path, received);
+                }
+                _ => return,
             }
-            let Some(Queued::Read { xid, req, received, ids }) = c.queue.pop_front() else { unreachable!() };
-            self.execute(conn, xid, req, received, ids);
         }
     }
 
@@ -218,25 +238,33 @@ impl Driver {
 
     /// Hands a copy of the state to the storage thread for a snapshot, now.
     pub(super) fn snapshot_now(&mut self) {
-        if let Log::Durable(tx) = &self.log {
-            tracing::info!(zxid = format_args!("{:#x}", self.state.last_zxid), "snapshot requested");
-            self.since_snapshot = 0;
-            let _ = tx.send(StorageCmd::Snapshot(Box::new(self.state.clone())));
+        tracing::info!(zxid = format_args!("{:#x}", self.state.last_zxid), "snapshot requested");
+        self.since_snapshot = 0;
+        self.send_snapshot_cmd();
+    }
+
+    fn send_snapshot_cmd(&self) {
+        match &self.log {
+            Log::Durable(tx) => {
+                let _ = tx.send(StorageCmd::Snapshot(Box::new(self.state.clone())));
+            }
+            Log::Replicated(r) => {
+                let _ = r.store.send(StoreCmd::Snapshot(Box::new(self.state.clone())));
+            }
+            Log::Memory => {}
         }
     }
 
     /// Every `snapCount` applied commands (ZooKeeper randomises between half and all of it
     /// so an ensemble's servers do not snapshot together), hand a copy to the storage thread.
-    fn maybe_snapshot(&mut self) {
-        if self.since_snapshot < self.snapshot_after {
+    pub(super) fn maybe_snapshot(&mut self) {
+        if self.since_snapshot < self.snapshot_after || matches!(self.log, Log::Memory) {
             return;
         }
-        if let Log::Durable(tx) = &self.log {
-            self.since_snapshot = 0;
-            let half = (self.config.snap_count / 2).max(1);
-            self.snapshot_after = half + (self.state.last_zxid as u64 % half);
-            let _ = tx.send(StorageCmd::Snapshot(Box::new(self.state.clone())));
-        }
+        self.since_snapshot = 0;
+        let half = (self.config.snap_count / 2).max(1);
+        self.snapshot_after = half + (self.state.last_zxid as u64 % half);
+        self.send_snapshot_cmd();
     }
 }
 

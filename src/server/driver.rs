@@ -20,12 +20,14 @@ use super::request::Request;
 use super::stats::{ConnStats, ServerStats};
 use super::ConnId;
 use crate::config::Config;
+use crate::ensemble::peer::PeerEvent;
 use crate::sasl::{DigestMd5Server, SaslUsers};
 use crate::session::{self, ExpiryTracker};
 use crate::tree::{DataTree, NodeKind};
 use crate::txn::stamp::{StampRules, Stamper};
 use crate::txn::{State, TxnOp};
 use crate::watch::Registry;
+use ferrozk_consensus::{ServerId, Snapshot, SnapshotMeta};
 
 /// `znode.container.maxPerMinute`: bounds the reaper's deletes.
 const CONTAINER_DELETES_PER_MINUTE_MAX: u64 = 10_000;
@@ -56,7 +58,7 @@ pub fn container_candidates(tree: &DataTree, now_ms: i64, max: usize) -> Vec<Str
 
 /// After a restart every recovered session gets a full timeout from now, as ZooKeeper's
 /// session tracker does when it loads a snapshot.
-fn recovered_sessions(state: &State, tick_ms: u32, now_ms: i64) -> ExpiryTracker {
+pub(super) fn recovered_sessions(state: &State, tick_ms: u32, now_ms: i64) -> ExpiryTracker {
     let mut t = ExpiryTracker::new(tick_ms);
     for (id, timeout) in &state.sessions {
         t.touch(*id, *timeout, now_ms);
@@ -78,6 +80,14 @@ pub enum DriverMsg {
     SnapshotNow,
     /// A four-letter word wants its text.
     FourLetter { cmd: &'static str, arg: Option<i64>, remote: SocketAddr, reply: oneshot::Sender<String> },
+    /// Ensemble: a peer link delivered a frame or broke.
+    Peer(PeerEvent),
+    /// Ensemble: the consensus log made every batch up to `token` durable.
+    Persisted { token: u64 },
+    /// Ensemble: a snapshot through `meta.slot` is on disk.
+    SnapshotTaken(SnapshotMeta),
+    /// Ensemble: a snapshot encoded for a peer too far behind the log.
+    PeerSnapshot { to: ServerId, snapshot: Snapshot },
 }
 
 /// A connection as the driver knows it.
@@ -149,7 +159,7 @@ impl Driver {
             watches: Registry::default(),
             conns: HashMap::new(),
             owners: HashMap::new(),
-            next_session_id: session::first_session_id(1, now_ms()),
+            next_session_id: session::first_session_id(config.server_id.unwrap_or(1) as u8, now_ms()),
             stats: ServerStats::default(),
             started: Instant::now(),
             log,
@@ -169,7 +179,11 @@ impl Driver {
 
     /// Runs until every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::Receiver<DriverMsg>) {
-        let tick = Duration::from_millis(u64::from(self.config.tick_time_ms.clamp(1, 1000)));
+        let per_tick = match self.log {
+            Log::Replicated(_) => crate::ensemble::TICKS_PER_TICK_TIME,
+            _ => 1,
+        };
+        let tick = Duration::from_millis(u64::from(self.config.tick_time_ms.clamp(1, 1000) / per_tick).max(1));
         let mut timer = tokio::time::interval(tick);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reap_every = Duration::from_millis(self.config.container_check_interval_ms.max(1));
@@ -185,8 +199,15 @@ impl Driver {
                     for msg in batch.drain(..) {
                         self.handle(msg);
                     }
+                    self.pump();
                 }
-                _ = timer.tick() => self.expire_sessions(),
+                _ = timer.tick() => {
+                    if matches!(self.log, Log::Replicated(_)) {
+                        self.replica_tick();
+                    } else {
+                        self.expire_sessions();
+                    }
+                }
                 _ = reaper.tick() => self.reap_containers(),
             }
         }
@@ -202,12 +223,22 @@ impl Driver {
             DriverMsg::FourLetter { cmd, arg, remote, reply } => {
                 let _ = reply.send(self.four_letter(cmd, arg, remote));
             }
+            DriverMsg::Peer(ev) => self.peer_event(ev),
+            DriverMsg::Persisted { token } => self.persisted(token),
+            DriverMsg::SnapshotTaken(meta) => self.snapshot_taken(meta),
+            DriverMsg::PeerSnapshot { to, snapshot } => self.send_peer_snapshot(to, snapshot),
         }
     }
 
     fn connect(&mut self, conn: ConnId, remote: SocketAddr, req: ConnectRequest, outbox: Arc<Outbox>) {
         let ids = Arc::new(vec![Id { scheme: "ip".into(), id: remote.ip().to_string() }]);
         self.stats.packets_received += 1;
+        if !self.serving() {
+            // ZooKeeper does not serve clients while it has no leader (no quorum).
+            info!(conn, %remote, "not serving clients: no leader; closing");
+            outbox.close();
+            return;
+        }
         if req.last_zxid_seen > self.state.last_zxid {
             info!(conn, %remote, "client has seen zxid {:#x}, ahead of ours {:#x}: closing", req.last_zxid_seen, self.state.last_zxid);
             outbox.close();
@@ -232,7 +263,13 @@ impl Driver {
         // password (`processConnectRequest`: closeSession, then reopenSession), so even a
         // refused attempt moves the client off its old connection; the session lives on.
         self.close_owner_connection(id, conn);
-        let alive = self.state.sessions.contains_key(&id) && self.expiry.contains(id);
+        // In an ensemble only the leader tracks every session's deadline; the replicated
+        // session table is what every server agrees on.
+        let tracked = match &self.log {
+            Log::Replicated(r) if r.mode() != crate::admin::stats::ServerMode::Leader => true,
+            _ => self.expiry.contains(id),
+        };
+        let alive = self.state.sessions.contains_key(&id) && tracked;
         if !alive || req.passwd.as_ref() != session::password(id) {
             info!(conn, %remote, session = format_args!("{id:#x}"), "session expired or wrong password: closing");
             let resp = ConnectResponse {

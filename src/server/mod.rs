@@ -8,6 +8,7 @@ pub mod driver;
 mod outbox;
 mod persist;
 mod pipeline;
+pub mod replicated;
 pub mod request;
 mod stats;
 
@@ -77,6 +78,9 @@ pub enum ServeError {
     /// The client port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// The ensemble in zoo.cfg cannot be set up (own address, peer ports).
+    #[error("ensemble: {0}")]
+    Ensemble(String),
 }
 
 /// Recovers the data directory, binds the client port and serves until the process is
@@ -87,10 +91,15 @@ pub enum ServeError {
 pub async fn run(config: Config, mode: RecoveryMode) -> Result<(), ServeError> {
     let (tx, rx) = mpsc::channel(DRIVER_QUEUE_MAX);
     let sasl_users = load_sasl(&config)?;
-    let (state, log) = persist::start(&config, mode, tx.clone())?;
+    let (state, log) = if config.is_distributed() {
+        start_replica(&config, mode, tx.clone()).await?
+    } else {
+        persist::start(&config, mode, tx.clone())?
+    };
     let addr = SocketAddr::new(config.client_port_address, config.client_port);
     let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
-    info!(%addr, data_dir = %config.data_dir.display(), "ferrozk {VERSION} serving clients (standalone)");
+    let how = if config.is_distributed() { "ensemble member" } else { "standalone" };
+    info!(%addr, data_dir = %config.data_dir.display(), "ferrozk {VERSION} serving clients ({how})");
     tokio::spawn(driver::Driver::new(config.clone(), state, log).with_sasl(sasl_users).run(rx));
     tokio::spawn(snapshot_on_signal(tx.clone()));
     if config.autopurge_purge_interval_hours > 0 {
@@ -98,6 +107,40 @@ pub async fn run(config: Config, mode: RecoveryMode) -> Result<(), ServeError> {
     }
     accept_loop(listener, config, tx).await;
     Ok(())
+}
+
+/// Recovers an ensemble member's data, restores its replica and opens its peer links.
+async fn start_replica(
+    config: &Config,
+    mode: RecoveryMode,
+    driver: mpsc::Sender<driver::DriverMsg>,
+) -> Result<(crate::txn::State, commit::Log), ServeError> {
+    use crate::ensemble::{peer::PeerNet, store, Plan};
+    if mode == RecoveryMode::TruncateToLastGood {
+        warn!("--start-from-last-good does not apply to an ensemble member: wipe its data directory instead and it copies the data from its peers");
+    }
+    let plan = Plan::from_config(config).map_err(ServeError::Ensemble)?;
+    let opts = persist::options(config);
+    if !opts.force_sync {
+        warn!("forceSync=no: a replica acknowledges before its log is on disk; crashes can lose acknowledged writes (unsafe outside tests and benchmarks)");
+    }
+    let recovered = store::recover(&opts)?;
+    info!(
+        slot = recovered.state.slot,
+        zxid = format_args!("{:#x}", recovered.state.last_zxid),
+        log_entries = recovered.replica.entries.len(),
+        nodes = recovered.state.tree.node_count(),
+        "recovered replica"
+    );
+    let (state, restored, store_tx) = store::start(opts.clone(), recovered, driver.clone())?;
+    let seed = u64::from(plan.me.0) ^ (std::process::id() as u64).rotate_left(32) ^ driver::now_ms() as u64;
+    let replica = ferrozk_consensus::Replica::restore(plan.paxos_config(config, seed), restored);
+    let peers = PeerNet::start(plan.me, plan.cluster, &plan.listen, &plan.peers, driver)
+        .await
+        .map_err(|(addr, source)| ServeError::Bind { addr, source })?;
+    info!(id = plan.me.0, voters = ?plan.voters, observers = ?plan.observers, "ensemble member starting");
+    let r = replicated::Replicated::new(replica, peers, store_tx, opts);
+    Ok((state, commit::Log::Replicated(Box::new(r))))
 }
 
 /// Reads the SASL DIGEST-MD5 users from the JAAS file, as ZooKeeper does at start-up: no

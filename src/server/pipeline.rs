@@ -12,7 +12,7 @@ use jute::proto::*;
 use jute::{ClientInfo, ErrorCode, Field, Id, OpCode};
 use tracing::{info, warn};
 
-use super::commit::{is_write, AfterWrite, Origin, Queued};
+use super::commit::{is_write, AfterWrite, Log, Origin, Queued};
 use super::driver::{now_ms, Driver};
 use super::request::Request;
 use super::ConnId;
@@ -52,6 +52,12 @@ impl Driver {
             Request::Sasl(r) => self.sasl_step(conn, &r.token),
             other => other,
         };
+        if let (Request::Sync(r), Log::Replicated(_)) = (&req, &self.log) {
+            let path = r.path.clone();
+            self.expiry.renew(session, now_ms());
+            self.start_sync(conn, xid, path, received);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if is_write(&req) {
             let ids = c.ids.clone();

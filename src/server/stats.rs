@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use jute::OpCode;
 
+use super::commit::Log;
 use super::driver::{now_ms, Driver};
 use crate::admin::stats::{ConfView, ConnectionInfo, Latency, ServerMode, StatsSnapshot};
 
@@ -169,7 +170,10 @@ impl Driver {
         let (open_fds, max_fds) = fd_counts();
         StatsSnapshot {
             version: crate::admin::four_letter::full_version(),
-            mode: ServerMode::Standalone,
+            mode: match &self.log {
+                Log::Replicated(r) => r.mode(),
+                _ => ServerMode::Standalone,
+            },
             latency: self.stats.latency.view(),
             packets_received: self.stats.packets_received,
             packets_sent: self.stats.packets_sent,
@@ -194,7 +198,7 @@ impl Driver {
                 max_client_cnxns: self.config.max_client_cnxns,
                 min_session_timeout_ms: min,
                 max_session_timeout_ms: max,
-                server_id: 0,
+                server_id: self.config.server_id.filter(|_| matches!(self.log, Log::Replicated(_))).unwrap_or(0),
             },
             watches_by_session: by_session,
             watches_by_path: by_path,
@@ -203,7 +207,13 @@ impl Driver {
             digests: vec![(self.state.last_zxid, tree.digest())],
             open_file_descriptors: open_fds,
             max_file_descriptors: max_fds,
-            serving: true,
+            serving: self.serving(),
+            metrics: match &self.log {
+                Log::Replicated(r) => {
+                    r.leader_metrics(u64::from(self.config.sync_limit * crate::ensemble::TICKS_PER_TICK_TIME))
+                }
+                _ => Vec::new(),
+            },
             read_only: false,
         }
     }

@@ -120,6 +120,11 @@ impl ExpiryTracker {
         }
     }
 
+    /// Every tracked session (an ensemble follower reports these to the leader as alive).
+    pub fn sessions(&self) -> impl Iterator<Item = i64> + '_ {
+        self.deadlines.keys().copied()
+    }
+
     /// Whether a session is tracked (alive, not yet expired).
     pub fn contains(&self, session: i64) -> bool {
         self.deadlines.contains_key(&session)

@@ -6,8 +6,8 @@
 //! ```text
 //! snapshot.<last_zxid as 16 hex>.lz4 = LZ4 frame of Body
 //! Body     = Header Sessions Nodes crc32c u32 (of every Body byte before it)
-//! Header   = magic "FZKSNAP\0" | version u32 = 1 | digest_version i32 | last_zxid i64
-//!            | digest u64
+//! Header   = magic "FZKSNAP\0" | version u32 = 3 | digest_version i32 | last_zxid i64
+//!            | slot u64 (version 3 only: the ensemble log slot; 0 standalone) | digest u64
 //! Sessions = count u32 | (id i64 | timeout_ms i32)*
 //! Nodes    = count u64 | Node*                    (pre-order: every parent before its children)
 //! Node     = shared var | suffix (len var | bytes)   path = previous path[..shared] ++ suffix
@@ -46,8 +46,10 @@ use crate::txn::State;
 
 /// Magic at the start of the (decompressed) body.
 pub const MAGIC: [u8; 8] = *b"FZKSNAP\0";
-/// Format version (2: front-coded paths, compact Stat).
-pub const VERSION: u32 = 2;
+/// Format version (2: front-coded paths, compact Stat; 3: adds the ensemble log slot).
+pub const VERSION: u32 = 3;
+/// The oldest format version still read (its slot reads as 0).
+pub const VERSION_MIN: u32 = 2;
 /// Largest path, data, ACL scheme or id accepted when reading: a damaged length never makes
 /// the loader allocate more.
 pub const FIELD_BYTES_MAX: u32 = 64 << 20;
@@ -116,6 +118,7 @@ fn write_body<W: Write>(state: &State, out: W) -> io::Result<W> {
     w.put(&VERSION.to_be_bytes())?;
     w.put(&DIGEST_VERSION.to_be_bytes())?;
     w.put(&state.last_zxid.to_be_bytes())?;
+    w.put(&state.slot.to_be_bytes())?;
     w.put(&state.tree.digest().to_be_bytes())?;
     w.put(&(state.sessions.len() as u32).to_be_bytes())?;
     for (id, timeout) in &state.sessions {
@@ -272,12 +275,52 @@ fn write_temp(dir: &dyn Dir, tmp: &str, state: &State) -> io::Result<()> {
     out.sync()
 }
 
+/// The bytes of a snapshot file of `state`, built in memory: what an ensemble leader sends a
+/// replica too far behind its log (the receiver stores them unchanged as its own file).
+///
+/// # Errors
+/// Only if compression fails (it does not on a `Vec`).
+pub fn encode_snapshot(state: &State) -> io::Result<Vec<u8>> {
+    let info = FrameInfo::new().block_size(BlockSize::Max1MB);
+    let enc = write_body(state, FrameEncoder::with_frame_info(info, Vec::new()))?;
+    enc.finish().map_err(io::Error::from)
+}
+
+/// Stores snapshot bytes received from a peer as `snapshot.<zxid>.lz4` in `dir` (temporary
+/// file, fsync, rename, directory fsync) and loads them back, verified, so a damaged
+/// transfer is refused before anything depends on it.
+///
+/// # Errors
+/// `Io` naming the file; `BadSnapshot` if the bytes do not verify or hold another zxid.
+pub fn install_snapshot_in(dir: &dyn Dir, zxid: i64, bytes: &[u8]) -> Result<State, StorageError> {
+    let name = snapshot_name(zxid);
+    let tmp = format!("{name}.tmp");
+    let _ = dir.remove(&tmp);
+    let written = dir
+        .create(&tmp)
+        .and_then(|mut f| f.write_at(0, bytes).and_then(|()| f.sync()))
+        .and_then(|()| dir.rename(&tmp, &name))
+        .and_then(|()| dir.sync());
+    if let Err(e) = written {
+        let _ = dir.remove(&tmp);
+        return Err(StorageError::io(&dir.file(&name), e));
+    }
+    let state = read_snapshot_in(dir, &name)?;
+    if state.last_zxid != zxid {
+        let reason = format!("holds zxid {:#x}, expected {zxid:#x}", state.last_zxid);
+        return Err(StorageError::BadSnapshot { file: dir.file(&name), offset: 16, reason });
+    }
+    Ok(state)
+}
+
 /// The fixed part at the start of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotHeader {
     pub version: u32,
     pub digest_version: i32,
     pub last_zxid: i64,
+    /// Ensemble log slot of the last entry included (0 standalone and in version 2).
+    pub slot: u64,
     pub digest: u64,
 }
 
@@ -336,11 +379,14 @@ impl SnapshotReader {
         if r.take(8)? != MAGIC {
             return Err(r.bad(0, "not a ferrozk snapshot (bad magic)".into()));
         }
-        let header =
-            SnapshotHeader { version: r.u32()?, digest_version: r.i32()?, last_zxid: r.i64()?, digest: r.u64()? };
-        if header.version != VERSION {
-            return Err(r.bad(8, format!("unsupported format version {}", header.version)));
+        let version = r.u32()?;
+        if !(VERSION_MIN..=VERSION).contains(&version) {
+            return Err(r.bad(8, format!("unsupported format version {version}")));
         }
+        let digest_version = r.i32()?;
+        let last_zxid = r.i64()?;
+        let slot = if version >= 3 { r.u64()? } else { 0 };
+        let header = SnapshotHeader { version, digest_version, last_zxid, slot, digest: r.u64()? };
         let mut sessions = BTreeMap::new();
         for _ in 0..r.u32()? {
             let id = r.i64()?;
@@ -592,5 +638,5 @@ pub fn read_snapshot_in(dir: &dyn Dir, name: &str) -> Result<State, StorageError
     if header.digest_version != DIGEST_VERSION {
         tracing::warn!(file = %r.file.display(), "snapshot digest version {} differs from ours ({DIGEST_VERSION}): digest not compared", header.digest_version);
     }
-    Ok(State { tree, sessions, last_zxid: header.last_zxid })
+    Ok(State { tree, sessions, last_zxid: header.last_zxid, slot: header.slot })
 }

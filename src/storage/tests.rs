@@ -596,7 +596,7 @@ fn dump_snapshot_prints_nodes_and_sessions() {
     let disk = SimDisk::new("/sim");
     write_snapshot_in(&disk, &state).unwrap();
     let text = super::tools::dump_snapshot_in(&disk, &snapshot_name(state.last_zxid), true).unwrap();
-    assert!(text.starts_with("snapshot.000000000000000b.lz4: ferrozk snapshot v2, zxid 0xb"), "{text}");
+    assert!(text.starts_with("snapshot.000000000000000b.lz4: ferrozk snapshot v3, zxid 0xb, slot 0"), "{text}");
     assert!(text.contains(&format!("ZNode Details (count={}):", state.tree.node_count())), "{text}");
     assert!(text.contains("----\n/app/null\n  cZxid = 0x3\n"), "{text}");
     assert!(text.contains("  acl = [digest:u:hash=:r,world:anyone:r]\n  dataLength = 6\n  data=\"secret\""), "{text}");
@@ -686,7 +686,7 @@ fn snapshot_round_trips_arbitrary_stats_and_paths() {
         tree.insert_raw(&path, crate::tree::Node::new(data, acl.clone(), stat));
         paths.push(path);
     }
-    let state = State { tree, sessions: [(S1, 1), (-5, i32::MAX)].into_iter().collect(), last_zxid: i64::MAX };
+    let state = State { tree, sessions: [(S1, 1), (-5, i32::MAX)].into_iter().collect(), last_zxid: i64::MAX, slot: 0 };
     let disk = SimDisk::new("/sim");
     write_snapshot_in(&disk, &state).unwrap();
     assert_same(&read_snapshot_in(&disk, &snapshot_name(i64::MAX)).unwrap(), &state);

@@ -389,8 +389,8 @@ pub fn dump_snapshot_in(dir: &dyn Dir, name: &str, with_data: bool) -> Result<St
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{name}: ferrozk snapshot v{}, zxid {:#x}, digest {:#018x} (digest version {})",
-        h.version, h.last_zxid, h.digest, h.digest_version
+        "{name}: ferrozk snapshot v{}, zxid {:#x}, slot {}, digest {:#018x} (digest version {})",
+        h.version, h.last_zxid, h.slot, h.digest, h.digest_version
     );
     let _ = writeln!(out, "ZNode Details (count={}):", r.nodes_left());
     let mut ephemerals: std::collections::BTreeMap<i64, u64> = Default::default();

@@ -136,18 +136,31 @@ impl Wal {
         if txn.zxid <= self.last_zxid {
             return Err(StorageError::OutOfOrder { zxid: txn.zxid, last: self.last_zxid });
         }
-        self.scratch.clear();
-        codec::encode(txn, &mut self.scratch);
-        if self.scratch.len() > RECORD_BYTES_MAX as usize {
-            return Err(StorageError::RecordTooLarge {
-                zxid: txn.zxid,
-                bytes: self.scratch.len(),
-                max: RECORD_BYTES_MAX,
-            });
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        codec::encode(txn, &mut scratch);
+        let result = self.append_payload(txn.zxid, &scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    /// Buffers one record whose payload the caller encoded; `key` takes the place of the
+    /// zxid (it names segments and must increase). The ensemble's consensus log uses it
+    /// with a record counter.
+    ///
+    /// # Errors
+    /// As [`Wal::append`].
+    pub fn append_payload(&mut self, key: i64, payload: &[u8]) -> Result<(), StorageError> {
+        self.check()?;
+        if key <= self.last_zxid {
+            return Err(StorageError::OutOfOrder { zxid: key, last: self.last_zxid });
         }
-        segment::frame_record(&self.scratch, &mut self.buf);
-        self.buf_first_zxid.get_or_insert(txn.zxid);
-        self.last_zxid = txn.zxid;
+        if payload.len() > RECORD_BYTES_MAX as usize {
+            return Err(StorageError::RecordTooLarge { zxid: key, bytes: payload.len(), max: RECORD_BYTES_MAX });
+        }
+        segment::frame_record(payload, &mut self.buf);
+        self.buf_first_zxid.get_or_insert(key);
+        self.last_zxid = key;
         Ok(())
     }
 

@@ -104,6 +104,9 @@ pub struct State {
     pub sessions: BTreeMap<i64, i32>,
     /// Zxid of the last applied command.
     pub last_zxid: i64,
+    /// In an ensemble, the consensus log slot of the last applied entry (a snapshot must say
+    /// which prefix of the replicated log it replaces); 0 on a standalone server.
+    pub slot: u64,
 }
 
 #[cfg(test)]

@@ -501,7 +501,7 @@ fn write(
 ) -> Result<(), ImportError> {
     progress(&format!("writing {} ({} nodes)", opts.snap_dir().display(), state.tree.node_count()));
     let file = storage::write_snapshot(opts, &state)?;
-    let State { tree, sessions, last_zxid } = state;
+    let State { tree, sessions, last_zxid, .. } = state;
     let (nodes, digest) = (tree.node_count(), tree.digest());
     drop(tree);
     progress("reading it back");

@@ -517,7 +517,7 @@ impl ZkState {
             }
         }
         let orphans = self.nodes.len();
-        (State { tree, sessions: std::mem::take(&mut self.sessions), last_zxid: self.last_zxid }, orphans)
+        (State { tree, sessions: std::mem::take(&mut self.sessions), last_zxid: self.last_zxid, slot: 0 }, orphans)
     }
 
     /// A node, for tests and checks.
