@@ -9,6 +9,10 @@
 #   scripts/bench.sh --rounds N      rounds (default 3)
 #   scripts/bench.sh --only W,W      only these workloads (names as in the table below)
 #   scripts/bench.sh --smoke         each workload ~1 s against ferrozk only (what CI runs)
+#   scripts/bench.sh --ensemble      3-server ensembles of both instead of single servers:
+#                                    create, set, get, mixed (connections spread over the
+#                                    three servers), 1x1 get/set, and leader failover (kill -9
+#                                    of the leader until a write succeeds again)
 #   scripts/bench.sh --znodes [N]    scale mode only: load N znodes of 100 bytes under 10
 #                                    parents into each server (default 1000000), then RSS per
 #                                    znode, snapshot size, and start-to-serving on restart
@@ -17,8 +21,9 @@
 # 8 connections x 32 outstanding; get-1x1 and set-1x1 (one request at a time); watch
 # (1000 sessions watch one node; time from setData to the last notification).
 #
-# Standalone servers only. TODO(issue 7): 3-server ensembles of both, once ferrozk serves
-# as an ensemble; until then there is deliberately no ensemble mode here.
+# Ensembles (--ensemble) run on 127.0.0.1 with free ports, the same zoo.cfg for both
+# (initLimit=10, syncLimit=5) plus server.1-3 lines and myid files; ZooKeeper runs
+# QuorumPeerMain. CPU per op sums all three server processes.
 #
 # Settings shared by both servers: tickTime=2000, forceSync=yes (fsync on), snapCount
 # default, fresh data dirs side by side under the output dir (one disk), each on a free
@@ -43,15 +48,17 @@ ROUNDS=3
 SMOKE=0
 ZNODES=0
 ONLY=""
+ENSEMBLE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --duration) DURATION="$2"; shift ;;
         --rounds) ROUNDS="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
         --smoke) SMOKE=1 ;;
+        --ensemble) ENSEMBLE=1 ;;
         --znodes)
             if [ $# -gt 1 ] && [[ "$2" =~ ^[0-9]+$ ]]; then ZNODES="$2"; shift; else ZNODES=1000000; fi ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -101,10 +108,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A port nobody listens on now (bash's /dev/tcp connect fails), from a random start.
+# Ports already handed out are skipped (their servers may not listen yet).
+USED_PORTS=" "
 free_port() {
     local p=$((20000 + RANDOM % 20000)) i
     for i in $(seq 1 200); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+        if [[ "$USED_PORTS" != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS+="$p "
+            FREE_PORT="$p"
+            return 0
+        fi
         p=$((p + 1))
     done
     die "no free port found"
@@ -140,21 +153,23 @@ admin.enableServer=false
 EOF
 }
 
-# Starts a server on its existing dir and config; sets PID[name].
+# Starts a server on its existing dir and config; sets PID[name]. Names are ferrozk and
+# zookeeper, or ferrozk1..3 and zookeeper1..3 for ensemble members.
 start_server() { # name
-    local name="$1" dir="${DIR[$1]}"
+    local name="$1" dir="${DIR[$1]}" main=org.apache.zookeeper.server.ZooKeeperServerMain
+    [ "$ENSEMBLE" = 1 ] && main=org.apache.zookeeper.server.quorum.QuorumPeerMain
     case "$name" in
-        ferrozk)
+        ferrozk*)
             RUST_LOG=warn NO_COLOR=1 "$FERROZK_BIN" serve --config "$dir/zoo.cfg" \
                 >> "$dir/server.log" 2>&1 < /dev/null &
             ;;
-        zookeeper)
+        zookeeper*)
             # shellcheck disable=SC2086
             (cd "$dir" && exec "$ZK_JAVA" "-Dzookeeper.log.dir=$dir" "-Dzookeeper.log.file=zookeeper.log" \
                 -XX:+HeapDumpOnOutOfMemoryError "-XX:OnOutOfMemoryError=kill -9 %p" \
                 -cp "$ZK_CLASSPATH" $ZK_JVMFLAGS \
                 -Dcom.sun.management.jmxremote "-Dcom.sun.management.jmxremote.local.only=$ZK_JMXLOCALONLY" \
-                org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
+                "$main" "$dir/zoo.cfg" \
                 >> "$dir/server.log" 2>&1 < /dev/null) &
             ;;
     esac
@@ -178,11 +193,65 @@ fresh_server() { # name
     DIR[$name]="$OUT/$name"
     rm -rf "${DIR[$name]}"
     mkdir -p "${DIR[$name]}/data"
-    PORT[$name]=$(free_port)
+    free_port; PORT[$name]=$FREE_PORT
     write_cfg "$name"
     start_server "$name"
     wait_serving "$name" > /dev/null
     log "$name: pid ${PID[$name]}, 127.0.0.1:${PORT[$name]}, data ${DIR[$name]}/data"
+}
+
+# A 3-server ensemble of kind (ferrozk or zookeeper): members <kind>1..3.
+fresh_ensemble() { # kind
+    local kind="$1" i servers=""
+    for i in 1 2 3; do
+        free_port; PORT[$kind$i]=$FREE_PORT
+        free_port; local q=$FREE_PORT
+        free_port; local e=$FREE_PORT
+        servers+="server.$i=127.0.0.1:$q:$e;127.0.0.1:${PORT[$kind$i]}"$'\n'
+    done
+    for i in 1 2 3; do
+        DIR[$kind$i]="$OUT/$kind$i"
+        rm -rf "${DIR[$kind$i]}"
+        mkdir -p "${DIR[$kind$i]}/data"
+        echo "$i" > "${DIR[$kind$i]}/data/myid"
+        write_cfg "$kind$i"
+        printf '%s' "$servers" >> "${DIR[$kind$i]}/zoo.cfg"
+    done
+    for i in 1 2 3; do start_server "$kind$i"; done
+    for i in 1 2 3; do wait_serving "$kind$i" > /dev/null; done
+    log "$kind ensemble: pids ${PID[${kind}1]} ${PID[${kind}2]} ${PID[${kind}3]}, ports ${PORT[${kind}1]},${PORT[${kind}2]},${PORT[${kind}3]}"
+}
+
+# The srvr Mode of a server ("down" when it does not answer).
+server_mode() { # port
+    local out
+    out=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf srvr >&3 && timeout 2 cat <&3) 2>/dev/null || true)
+    out=$(sed -n 's/^Mode: //p' <<< "$out")
+    echo "${out:-down}"
+}
+
+# kill -9 of the leader; ms until a write succeeds on the others; then the old leader
+# rejoins.
+failover_once() { # kind round
+    local kind="$1" round="$2" i leader="" others=() ms deadline
+    deadline=$((SECONDS + 60))
+    while [ -z "$leader" ] && [ "$SECONDS" -lt "$deadline" ]; do
+        for i in 1 2 3; do
+            [ "$(server_mode "${PORT[$kind$i]}")" = leader ] && leader=$i
+        done
+        [ -n "$leader" ] || sleep 0.2
+    done
+    [ -n "$leader" ] || die "$kind: no leader"
+    for i in 1 2 3; do [ "$i" = "$leader" ] || others+=("127.0.0.1:${PORT[$kind$i]}"); done
+    kill -KILL "${PID[$kind$leader]}"
+    wait "${PID[$kind$leader]}" 2>/dev/null || true
+    ms=$("$BENCH_BIN" wait --write --server "$(IFS=,; echo "${others[*]}")" --timeout-s 120) \
+        || die "$kind: no write accepted within 120 s of killing the leader"
+    log "round $round: $kind failover (leader server.$leader killed) ${ms} ms"
+    printf '{"label":"%s","round":%s,"case":"failover 3 servers","metrics":{"failover_ms":%s}}\n' \
+        "$kind" "$round" "$ms" >> "$RESULTS"
+    start_server "$kind$leader"
+    wait_serving "$kind$leader" > /dev/null
 }
 
 stop_server() { # name
@@ -232,13 +301,25 @@ run_one() { # server round name args...
         warm=0
         extra=(--nodes "$(awk -v d="$DURATION" 'BEGIN { n = int(20000 * d); if (n < 5000) n = 5000; print n }')")
     fi
-    if ! "$BENCH_BIN" run --server "127.0.0.1:${PORT[$server]}" --server-pid "${PID[$server]}" \
+    local addrs pids=() i
+    addrs="127.0.0.1:${PORT[$server]:-}"
+    [ -n "${PID[$server]:-}" ] && pids=(--server-pid "${PID[$server]}")
+    if [ "$ENSEMBLE" = 1 ]; then
+        addrs="127.0.0.1:${PORT[${server}1]},127.0.0.1:${PORT[${server}2]},127.0.0.1:${PORT[${server}3]}"
+        pids=()
+        for i in 1 2 3; do pids+=(--server-pid "${PID[$server$i]}"); done
+    fi
+    if ! "$BENCH_BIN" run --server "$addrs" "${pids[@]}" \
         --label "$server" --round "$round" --duration "$DURATION" --warmup "$warm" \
         --json "$RESULTS" --quiet "$@" "${extra[@]}"; then
-        tail -20 "${DIR[$server]}/server.log" >&2 || true
+        for i in "" 1 2 3; do [ -n "${DIR[$server$i]:-}" ] && tail -20 "${DIR[$server$i]}/server.log" >&2; done
         die "$name against $server (round $round)"
     fi
-    kill -0 "${PID[$server]}" 2>/dev/null || die "$server died during $name; see ${DIR[$server]}/server.log"
+    for i in "" 1 2 3; do
+        if [ -n "${PID[$server$i]:-}" ] && ! kill -0 "${PID[$server$i]}" 2>/dev/null; then
+            die "$server$i died during $name; see ${DIR[$server$i]}/server.log"
+        fi
+    done
 }
 
 scale_mode() {
@@ -329,7 +410,20 @@ else
     echo "runs: $ROUNDS rounds x ${DURATION}s (+${WARMUP}s warm-up), servers alternate first/second each round"
 fi
 
-for s in "${SERVERS[@]}"; do fresh_server "$s"; done
+if [ "$ENSEMBLE" = 1 ]; then
+    ALL_WORKLOADS=(
+        "create|--workload create -c 8 -o 32"
+        "set|--workload set -c 8 -o 32"
+        "get|--workload get -c 8 -o 32"
+        "mixed|--workload mixed --read-pct 90 -c 8 -o 32"
+        "get-1x1|--workload get -c 1 -o 1"
+        "set-1x1|--workload set -c 1 -o 1"
+    )
+    for s in "${SERVERS[@]}"; do fresh_ensemble "$s"; done
+    echo "ensembles: 3 servers each; connections spread over the three"
+else
+    for s in "${SERVERS[@]}"; do fresh_server "$s"; done
+fi
 
 for round in $(seq 1 "$ROUNDS"); do
     for entry in "${ALL_WORKLOADS[@]}"; do
@@ -346,6 +440,9 @@ for round in $(seq 1 "$ROUNDS"); do
             run_one "$s" "$round" "$name" $args
         done
     done
+    if [ "$ENSEMBLE" = 1 ] && selected failover; then
+        for s in "${SERVERS[@]}"; do failover_once "$s" "$round"; done
+    fi
 done
 
 echo

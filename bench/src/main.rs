@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use jute::proto::ExistsRequest;
+use jute::proto::{CreateRequest, ExistsRequest};
 use jute::OpCode;
 
 use crate::conn::Conn;
@@ -48,9 +48,13 @@ enum Cmd {
     Run(RunArgs),
     /// Wait until a server serves a session; print the milliseconds waited.
     Wait {
-        /// Server address, host:port.
+        /// Server address, host:port; a comma-separated list tries each in turn.
         #[arg(long, default_value = "127.0.0.1:2181")]
         server: String,
+        /// Wait until a write succeeds (an ephemeral create), not just a read: after a
+        /// leader is killed, the time until the ensemble takes writes again.
+        #[arg(long)]
+        write: bool,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_s: u64,
@@ -75,7 +79,8 @@ enum Cmd {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Server address, host:port.
+    /// Server address, host:port; a comma-separated list spreads the connections over an
+    /// ensemble round-robin.
     #[arg(long, default_value = "127.0.0.1:2181")]
     server: String,
     #[arg(long, value_enum)]
@@ -148,7 +153,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Run(args) => run_cmd(args),
-        Cmd::Wait { server, timeout_s } => wait_cmd(&server, Duration::from_secs(timeout_s)),
+        Cmd::Wait { server, write, timeout_s } => wait_cmd(&server, write, Duration::from_secs(timeout_s)),
         Cmd::Table { files } => read_records(&files).map(|rs| {
             for (i, r) in rs.iter().enumerate() {
                 print!("{}", report::table_row(r, i == 0));
@@ -217,7 +222,7 @@ fn run_cmd(a: RunArgs) -> Result<(), BoxError> {
         seed: a.seed,
     });
     let d = Drive {
-        addr: resolve(&a.server)?,
+        addrs: a.server.split(',').map(resolve).collect::<Result<_, _>>()?,
         outstanding: a.outstanding,
         warmup: Duration::from_secs_f64(a.warmup),
         duration: Duration::from_secs_f64(a.duration),
@@ -257,31 +262,45 @@ fn run_cmd(a: RunArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Polls until a new session can read `/`, each attempt bounded; prints the wait in ms.
-fn wait_cmd(server: &str, limit: Duration) -> Result<(), BoxError> {
-    let addr = resolve(server)?;
+/// Polls until a new session can read `/` (or, with `write`, create an ephemeral node),
+/// each attempt bounded, trying the servers in turn; prints the wait in ms.
+fn wait_cmd(servers: &str, write: bool, limit: Duration) -> Result<(), BoxError> {
+    let addrs: Vec<SocketAddr> = servers.split(',').map(resolve).collect::<Result<_, _>>()?;
     let start = Instant::now();
     let rt = runtime(1)?;
     rt.block_on(async {
-        loop {
+        for attempt_no in 0usize.. {
+            let addr = addrs[attempt_no % addrs.len()];
             let attempt = async {
                 let mut c = Conn::connect(addr, 30_000, Duration::from_secs(2)).await?;
-                let r = c.call(OpCode::EXISTS, &ExistsRequest { path: "/".into(), watch: false }).await?;
+                let r = if write {
+                    let path = format!("/ferrozk-bench-wait-{}-{attempt_no}", std::process::id());
+                    let req = CreateRequest { path, data: Some(Vec::new().into()), acl: open_acl(), flags: 1 };
+                    c.call(OpCode::CREATE, &req).await?
+                } else {
+                    c.call(OpCode::EXISTS, &ExistsRequest { path: "/".into(), watch: false }).await?
+                };
                 let ok = r.header.err == 0;
                 c.close().await?;
                 Ok::<bool, conn::ConnError>(ok)
             };
-            if let Ok(true) = attempt.await {
+            if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(3), attempt).await {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                return Err(format!("{server}: not serving after {} s", limit.as_secs()));
+                return Err(format!("{servers}: not serving after {} s", limit.as_secs()));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        unreachable!("the loop returns")
     })?;
     println!("{}", start.elapsed().as_millis());
     Ok(())
+}
+
+/// world:anyone with every permission.
+fn open_acl() -> Vec<jute::Acl> {
+    vec![jute::Acl { perms: 31, id: jute::Id { scheme: "world".into(), id: "anyone".into() } }]
 }
 
 fn read_records(files: &[PathBuf]) -> Result<Vec<Record>, BoxError> {

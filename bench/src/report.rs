@@ -49,6 +49,7 @@ pub const METRICS: &[(&str, &str, bool)] = &[
     ("snapshot_mb", "snapshot MB", false),
     ("restart_log_ms", "restart (log replay) ms", false),
     ("restart_snapshot_ms", "restart (snapshot) ms", false),
+    ("failover_ms", "failover ms", false),
 ];
 
 impl Record {

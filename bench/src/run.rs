@@ -24,7 +24,8 @@ const CONNECTS_PARALLEL_MAX: usize = 64;
 /// How a run is driven.
 #[derive(Debug, Clone)]
 pub struct Drive {
-    pub addr: SocketAddr,
+    /// Servers; connection i goes to `addrs[i % len]`, as clients spread over an ensemble.
+    pub addrs: Vec<SocketAddr>,
     pub outstanding: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -92,8 +93,9 @@ pub async fn connect_all(d: &Drive, n: usize) -> Result<Vec<Conn>, ConnError> {
     let mut conns = Vec::with_capacity(n);
     while conns.len() < n {
         let mut set = JoinSet::new();
-        for _ in 0..(n - conns.len()).min(CONNECTS_PARALLEL_MAX) {
-            let (addr, st, rt) = (d.addr, d.session_timeout_ms, d.reply_timeout);
+        for i in 0..(n - conns.len()).min(CONNECTS_PARALLEL_MAX) {
+            let addr = d.addrs[(conns.len() + i) % d.addrs.len()];
+            let (st, rt) = (d.session_timeout_ms, d.reply_timeout);
             set.spawn(async move { Conn::connect(addr, st, rt).await });
         }
         while let Some(r) = set.join_next().await {

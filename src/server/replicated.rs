@@ -169,7 +169,9 @@ impl Driver {
                 self.submit(None, s, 0, Arc::new(Vec::new()), TxnOp::CloseSession);
             }
         } else if let Some(leader) = leader {
-            let alive: Vec<i64> = self.expiry.sessions().collect();
+            // Sessions with a live connection here whose client was heard within its
+            // timeout; a client that left stops being reported at once.
+            let alive: Vec<i64> = self.expiry.sessions().filter(|s| self.owners.contains_key(s)).collect();
             if !alive.is_empty() {
                 if let Some(r) = self.replicated() {
                     r.peers.send(leader, PeerFrame::Touch(alive));
