@@ -1,5 +1,6 @@
 //! The replica and the simulator must stay pure: no IO, no clock, no OS randomness
-//! (style §4.15, TigerBeetle's `tidy.zig`). Only the `simulate` binary may time itself.
+//! (style §4.15, TigerBeetle's `tidy.zig`). Only the binaries in `src/bin` (`simulate`,
+//! `check_history`) may read files or time themselves.
 
 use std::path::Path;
 

@@ -8,10 +8,15 @@
 //! Checked at the end: every replica converged to the same state after the faults stop;
 //! every acknowledged write is in the chosen log; the client history of writes and
 //! sync-then-reads is linearizable.
+//!
+//! [`register`] checks histories recorded against real servers with the same search (the
+//! `check_history` binary).
 
 pub mod disk;
+mod json;
 pub mod kv;
 pub mod linear;
+pub mod register;
 mod world;
 
 /// One line describing a message, as traces and scenario files print it.
