@@ -97,6 +97,8 @@ if [ "$RUN_CARGO" = 1 ]; then
 
     section "cargo build --release --workspace"
     cargo build --release --workspace
+    # The linearizability checker the ensemble fault tests feed their histories to.
+    cargo build --release -p ferrozk-consensus --features sim --bin check_history
 
     section "cargo clippy --workspace --all-targets -- -D warnings"
     cargo clippy --workspace --all-targets -- -D warnings
