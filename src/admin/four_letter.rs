@@ -234,6 +234,22 @@ fn conf(o: &mut String, snap: &StatsSnapshot) {
             c.server_id
         ),
     );
+    if let Some(q) = &c.quorum {
+        // electionAlg is ZooKeeper's FLE number; ferrozk elects with Paxos phase 1 but
+        // dashboards read the key, so it keeps the value every 3.x server prints.
+        push(
+            o,
+            format_args!(
+                "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType={}\nmembership: \n",
+                q.init_limit, q.sync_limit, q.election_port, q.quorum_port, q.peer_type
+            ),
+        );
+        for m in &q.members {
+            push(o, format_args!("{m}\n"));
+        }
+        // A static configuration's version, as ZooKeeper prints it (no newline after it).
+        o.push_str("version=0");
+    }
 }
 
 /// `EnvCommand`: the version line, then the environment in ZooKeeper's order.

@@ -72,6 +72,21 @@ pub struct ConfView {
     pub min_session_timeout_ms: u32,
     pub max_session_timeout_ms: u32,
     pub server_id: u64,
+    /// An ensemble member's extra lines (`QuorumZooKeeperServer.dumpConf`).
+    pub quorum: Option<QuorumConf>,
+}
+
+/// What `conf` adds on an ensemble member.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumConf {
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub election_port: u16,
+    pub quorum_port: u16,
+    /// 0 participant, 1 observer (ZooKeeper's `LearnerType` ordinal).
+    pub peer_type: u8,
+    /// `server.N=host:quorum:election:role;clientAddr:port` lines, in id order.
+    pub members: Vec<String>,
 }
 
 /// Everything a four-letter word may print, captured at one instant by the driver.

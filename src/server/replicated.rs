@@ -83,10 +83,18 @@ impl Replicated {
         self.replica.status().role == RoleKind::Leader
     }
 
-    /// The leader's `mntr` gauges (ZooKeeper prints them on the leader only).
+    /// The ensemble's `mntr` gauges: `zk_peer_state` everywhere, and on the leader what
+    /// ZooKeeper 3.8 prints there (plus `zk_followers`, which older versions printed).
     pub fn leader_metrics(&self, sync_limit_ticks: u64) -> Vec<(String, MetricValue)> {
+        let peer_state = match (self.replica.status().role, self.leader) {
+            (_, None) => "looking",
+            (RoleKind::Leader, _) => "leading - broadcast",
+            (RoleKind::Observer, _) => "observing - broadcast",
+            _ => "following - broadcast",
+        };
+        let mut out = vec![("peer_state".to_string(), MetricValue::Text(peer_state.into()))];
         if !self.is_leader() {
-            return Vec::new();
+            return out;
         }
         let progress = self.replica.peer_progress();
         let chosen = self.replica.status().chosen;
@@ -100,14 +108,15 @@ impl Replicated {
                 .filter(|p| p.voter == voter && live(p.silent_ticks) && p.chosen + IN_FLIGHT_MAX >= chosen)
                 .count() as i64
         };
-        vec![
+        out.extend([
             ("learners".into(), MetricValue::Int(learners)),
             ("synced_followers".into(), MetricValue::Int(synced(true))),
             ("synced_non_voting_followers".into(), MetricValue::Int(0)),
             ("synced_observers".into(), MetricValue::Int(synced(false))),
             ("pending_syncs".into(), MetricValue::Int(self.syncs.len() as i64)),
             ("followers".into(), MetricValue::Int(followers)),
-        ]
+        ]);
+        out
     }
 }
 

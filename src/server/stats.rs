@@ -7,7 +7,7 @@ use jute::OpCode;
 
 use super::commit::Log;
 use super::driver::{now_ms, Driver};
-use crate::admin::stats::{ConfView, ConnectionInfo, Latency, ServerMode, StatsSnapshot};
+use crate::admin::stats::{ConfView, ConnectionInfo, Latency, QuorumConf, ServerMode, StatsSnapshot};
 
 /// The version ferrozk reports where ZooKeeper reports its own; tools parse the leading
 /// `X.Y.Z`, so it starts with the ZooKeeper version whose protocol we speak.
@@ -126,6 +126,35 @@ fn fd_counts() -> (u64, u64) {
 
 impl Driver {
     /// Captures everything a four-letter word may print.
+    /// `conf`'s ensemble lines, from zoo.cfg's server list.
+    fn quorum_conf(&self) -> Option<QuorumConf> {
+        if !matches!(self.log, Log::Replicated(_)) {
+            return None;
+        }
+        let own = self.config.own_server()?;
+        let members = self
+            .config
+            .servers
+            .iter()
+            .map(|s| {
+                let role = if s.observer { "observer" } else { "participant" };
+                let client = match (s.client_addr.as_deref(), s.client_port) {
+                    (addr, Some(port)) => format!(";{}:{port}", addr.unwrap_or("0.0.0.0")),
+                    _ => String::new(),
+                };
+                format!("server.{}={}:{}:{}:{role}{client}", s.id, s.host, s.quorum_port, s.election_port)
+            })
+            .collect();
+        Some(QuorumConf {
+            init_limit: self.config.init_limit,
+            sync_limit: self.config.sync_limit,
+            election_port: own.election_port,
+            quorum_port: own.quorum_port,
+            peer_type: u8::from(own.observer),
+            members,
+        })
+    }
+
     pub(super) fn snapshot(&self) -> StatsSnapshot {
         let tree = &self.state.tree;
         let connections = self
@@ -199,6 +228,7 @@ impl Driver {
                 min_session_timeout_ms: min,
                 max_session_timeout_ms: max,
                 server_id: self.config.server_id.filter(|_| matches!(self.log, Log::Replicated(_))).unwrap_or(0),
+                quorum: self.quorum_conf(),
             },
             watches_by_session: by_session,
             watches_by_path: by_path,

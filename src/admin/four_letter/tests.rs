@@ -86,6 +86,7 @@ fn snapshot() -> StatsSnapshot {
             min_session_timeout_ms: 4000,
             max_session_timeout_ms: 40000,
             server_id: 0,
+            quorum: None,
         },
         watches_by_session: vec![
             (SID_B, vec!["/b".into(), "/missing_b".into(), "/b/e1".into()]),
@@ -143,6 +144,44 @@ fn cons_matches_zookeeper() {
 fn conf_and_dirs_match_zookeeper() {
     assert_eq!(render_all("conf", &snapshot()), CONF);
     assert_eq!(render_all("dirs", &snapshot()), DIRS);
+}
+
+/// `conf` of the leader of a 3-server ZooKeeper 3.8.0 ensemble, captured on this machine.
+const CONF_QUORUM: &str = "clientPort=27903\nsecureClientPort=-1\ndataDir=/tmp/zke/z3/data/version-2\n\
+dataDirSize=645\ndataLogDir=/tmp/zke/z3/data/version-2\ndataLogSize=645\ntickTime=500\nmaxClientCnxns=60\n\
+minSessionTimeout=1000\nmaxSessionTimeout=10000\nclientPortListenBacklog=-1\nserverId=3\ninitLimit=10\n\
+syncLimit=5\nelectionAlg=3\nelectionPort=37883\nquorumPort=27883\npeerType=0\nmembership: \n\
+server.1=127.0.0.1:27881:37881:participant;127.0.0.1:27901\n\
+server.2=127.0.0.1:27882:37882:participant;127.0.0.1:27902\n\
+server.3=127.0.0.1:27883:37883:participant;127.0.0.1:27903\nversion=0";
+
+#[test]
+fn conf_of_an_ensemble_member_matches_zookeeper() {
+    let mut s = snapshot();
+    s.conf = ConfView {
+        client_port: 27903,
+        client_port_address: "127.0.0.1".into(),
+        data_dir: "/tmp/zke/z3/data/version-2".into(),
+        data_dir_size: 645,
+        data_log_dir: "/tmp/zke/z3/data/version-2".into(),
+        data_log_size: 645,
+        tick_time_ms: 500,
+        max_client_cnxns: 60,
+        min_session_timeout_ms: 1000,
+        max_session_timeout_ms: 10000,
+        server_id: 3,
+        quorum: Some(crate::admin::stats::QuorumConf {
+            init_limit: 10,
+            sync_limit: 5,
+            election_port: 37883,
+            quorum_port: 27883,
+            peer_type: 0,
+            members: (1..=3)
+                .map(|i| format!("server.{i}=127.0.0.1:2788{i}:3788{i}:participant;127.0.0.1:2790{i}"))
+                .collect(),
+        }),
+    };
+    assert_eq!(render_all("conf", &s), CONF_QUORUM);
 }
 
 #[test]
