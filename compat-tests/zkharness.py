@@ -408,6 +408,555 @@ class TcpProxy:
             t.join(timeout=2)
 
 
+# ----------------------------------------------------------------------------- ensembles
+
+# Ports below the kernel's ephemeral range are never handed out for outgoing connections,
+# so a port picked here stays free while its server is down between a kill and a restart
+# (an ephemeral port could meanwhile become some client socket's local port).
+ENSEMBLE_PORT_RANGE = (20000, 32000)
+SRVR_TIMEOUT_S = 2.0
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As a server binds it (SO_REUSEADDR): a TIME_WAIT left by an earlier test is fine.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+_reserved_ports: set[int] = set()
+_reserved_lock = threading.Lock()
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports, free on the loopback interface a moment ago, below the ephemeral
+    range, and never handed out twice by this process."""
+    import random
+
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    out: list[int] = []
+    with _reserved_lock:
+        for _ in range(200 * n):
+            if len(out) == n:
+                break
+            p = rng.randrange(*ENSEMBLE_PORT_RANGE)
+            if p in _reserved_ports or p in out or not _port_free(p):
+                continue
+            out.append(p)
+        if len(out) < n:
+            raise RuntimeError(f"found only {len(out)} of {n} free ports in {ENSEMBLE_PORT_RANGE}")
+        _reserved_ports.update(out)
+    return out
+
+
+class NetnsNetwork:
+    """Each server of an ensemble in its own network namespace, with two links:
+
+    * a client link: a veth pair between the test's namespace (10.X.i.1) and the server's
+      (10.X.i.2), where the server listens for clients on 0.0.0.0:2181;
+    * a peer link: a veth pair from the server's namespace (10.X.0.i) to a bridge in a
+      hub namespace, which carries the quorum traffic.
+
+    isolate(i) takes server i's peer link down (a real partition: no resets, packets are
+    lost), while its clients can still reach it; heal(i) brings it back. Deleting the
+    namespaces (teardown) removes every link and the bridge with them. Needs root and
+    `ip netns`; setup() raises RuntimeError with the reason otherwise.
+    """
+
+    PREFIX = "fzk"
+
+    def __init__(self, ids):
+        import random
+
+        self.ids = list(ids)
+        self.tag = f"{random.randrange(16 ** 4):04x}"
+        used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout \
+            if shutil_which("ip") else ""
+        octets = [o for o in range(200, 250) if f" 10.{o}." not in used]
+        self.octet = random.choice(octets) if octets else 250
+        self.hub = f"{self.PREFIX}{self.tag}-hub-{os.getpid()}"
+        self.created: list[str] = []
+
+    def ns(self, i: int) -> str:
+        return f"{self.PREFIX}{self.tag}-s{i}-{os.getpid()}"
+
+    def peer_ip(self, i: int) -> str:
+        return f"10.{self.octet}.0.{i}"
+
+    def client_ip(self, i: int) -> str:
+        return f"10.{self.octet}.{i}.2"
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why namespaces cannot be used here, or None."""
+        if os.geteuid() != 0:
+            return "not root: network namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN"
+        if not shutil_which("ip"):
+            return "no `ip` command (iproute2)"
+        p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+        if p.returncode != 0:
+            return f"`ip netns list` failed: {p.stderr.strip()}"
+        return None
+
+    def _ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        p = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)} failed: {p.stderr.strip()}")
+        return p
+
+    @classmethod
+    def remove_stale(cls):
+        """Deletes namespaces this class made in test processes that no longer exist."""
+        p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+        for line in p.stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            parts = name.split("-")
+            if not name.startswith(cls.PREFIX) or len(parts) != 3 or not parts[2].isdigit():
+                continue
+            try:
+                os.kill(int(parts[2]), 0)
+                continue  # its test process is alive
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+    def setup(self):
+        self.remove_stale()
+        try:
+            t = self.tag
+            self._ip("netns", "add", self.hub)
+            self.created.append(self.hub)
+            self._ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+            self._ip("-n", self.hub, "link", "set", "br0", "up")
+            self._ip("-n", self.hub, "link", "set", "lo", "up")
+            for i in self.ids:
+                ns = self.ns(i)
+                self._ip("netns", "add", ns)
+                self.created.append(ns)
+                self._ip("-n", ns, "link", "set", "lo", "up")
+                # client link: fzk<tag>c<i> here, c0 in the server's namespace
+                here = f"{self.PREFIX}{t}c{i}"
+                self._ip("link", "add", here, "type", "veth", "peer", "name", "c0", "netns", ns)
+                self._ip("addr", "add", f"10.{self.octet}.{i}.1/24", "dev", here)
+                self._ip("link", "set", here, "up")
+                self._ip("-n", ns, "addr", "add", f"{self.client_ip(i)}/24", "dev", "c0")
+                self._ip("-n", ns, "link", "set", "c0", "up")
+                # peer link: p<i> on the hub's bridge, p0 in the server's namespace
+                self._ip("-n", self.hub, "link", "add", f"p{i}", "type", "veth", "peer", "name", "p0",
+                         "netns", ns)
+                self._ip("-n", self.hub, "link", "set", f"p{i}", "master", "br0")
+                self._ip("-n", self.hub, "link", "set", f"p{i}", "up")
+                self._ip("-n", ns, "addr", "add", f"{self.peer_ip(i)}/24", "dev", "p0")
+                self._ip("-n", ns, "link", "set", "p0", "up")
+        except BaseException:
+            self.teardown()
+            raise
+
+    def wrap(self, i: int, cmd: list[str]) -> list[str]:
+        # `ip netns exec` execs the command: the process keeps the pid Popen sees.
+        return ["ip", "netns", "exec", self.ns(i), *cmd]
+
+    def isolate(self, i: int):
+        self._ip("-n", self.hub, "link", "set", f"p{i}", "down")
+
+    def heal(self, i: int):
+        self._ip("-n", self.hub, "link", "set", f"p{i}", "up")
+
+    def teardown(self):
+        for ns in reversed(self.created):
+            self._ip("netns", "del", ns, check=False)
+        self.created = []
+
+
+def shutil_which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
+class Member:
+    """One server of an Ensemble: its files, ports and process."""
+
+    def __init__(self, ens: "Ensemble", sid: int, observer: bool):
+        self.ens = ens
+        self.id = sid
+        self.observer = observer
+        self.dir = ens.workdir / f"server{sid}"
+        self.data_dir = self.dir / "data"
+        self.datalog_dir = self.dir / "datalog"
+        self.cfg_path = self.dir / "zoo.cfg"
+        self.log_path = self.dir / "ferrozk.log"
+        net = ens.network
+        if net is None:
+            self.peer_host = self.client_host = HOST
+            self.client_port, self.quorum_port, self.election_port = free_ports(3)
+        else:
+            self.peer_host, self.client_host = net.peer_ip(sid), net.client_ip(sid)
+            self.client_port, self.quorum_port, self.election_port = 2181, 2888, 3888
+        self.proc: subprocess.Popen | None = None
+        self.paused = False
+        self._log = None
+
+    @property
+    def hosts(self) -> str:
+        return f"{self.client_host}:{self.client_port}"
+
+    def server_line(self) -> str:
+        role = ":observer" if self.observer else ""
+        client = "0.0.0.0" if self.ens.network else self.client_host
+        return (f"server.{self.id}={self.peer_host}:{self.quorum_port}:{self.election_port}{role}"
+                f";{client}:{self.client_port}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Ensemble:
+    """A replicated ferrozk ensemble of real processes: `voters` participants and
+    `observers` observers (ids after the voters), ZooKeeper-style zoo.cfg + myid in
+    workdir/server<i>/, like scripts/ensemble.sh writes them, on loopback ports below the
+    ephemeral range (or, with a NetnsNetwork, each server in its own namespace).
+
+    Every process is signalled by its own pid; every wait is bounded. hash() remembers the
+    digest each server reported for each zxid, and any two different digests at one zxid
+    are kept in `divergences` (assert_no_divergence)."""
+
+    def __init__(self, workdir: Path, voters: int = 3, observers: int = 0, tick_ms: int = 500,
+                 extra_cfg: dict | None = None, network: NetnsNetwork | None = None):
+        self.workdir = Path(workdir)
+        self.tick_ms = tick_ms
+        self.extra_cfg = dict(extra_cfg or {})
+        self.network = network
+        self.members: dict[int, Member] = {}
+        for sid in range(1, voters + observers + 1):
+            self.members[sid] = Member(self, sid, observer=sid > voters)
+        self.divergences: list[str] = []
+        self._digests: dict[int, tuple[str, int]] = {}
+        self._digest_lock = threading.Lock()
+        # FERROZK_TARGET=zookeeper runs Apache ZooKeeper's QuorumPeerMain on the same
+        # files, to check what a test expects (it has no `hash`: wait_converged fails).
+        self.target = f"{target()} ensemble"
+        self.log_path = self.workdir
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def ids(self) -> list[int]:
+        return list(self.members)
+
+    @property
+    def voter_ids(self) -> list[int]:
+        return [i for i, m in self.members.items() if not m.observer]
+
+    def __getitem__(self, sid: int) -> Member:
+        return self.members[sid]
+
+    def hosts_of(self, ids) -> str:
+        return ",".join(self.members[i].hosts for i in ids)
+
+    @property
+    def hosts(self) -> str:
+        return self.hosts_of(self.ids)
+
+    def cfg_text(self, m: Member) -> str:
+        lines = {
+            "tickTime": str(self.tick_ms),
+            "initLimit": "10",
+            "syncLimit": "5",
+            "dataDir": str(m.data_dir),
+            "dataLogDir": str(m.datalog_dir),
+            "clientPort": str(m.client_port),
+            "maxClientCnxns": "0",
+            "4lw.commands.whitelist": "*",
+            "admin.enableServer": "false",
+        }
+        if m.observer:
+            lines["peerType"] = "observer"
+        lines.update(self.extra_cfg)
+        text = "".join(f"{k}={v}\n" for k, v in lines.items())
+        return text + "".join(o.server_line() + "\n" for o in self.members.values())
+
+    def write_files(self, m: Member):
+        m.data_dir.mkdir(parents=True, exist_ok=True)
+        m.datalog_dir.mkdir(parents=True, exist_ok=True)
+        (m.data_dir / "myid").write_text(f"{m.id}\n")
+        m.cfg_path.write_text(self.cfg_text(m))
+
+    # ------------------------------------------------------------------ processes
+    def launch(self, sid: int):
+        """Starts server sid (its files are rewritten, data kept); does not wait."""
+        m = self.members[sid]
+        if m.alive():
+            raise RuntimeError(f"server.{sid} is already running (pid {m.pid})")
+        self.write_files(m)
+        if target() == "zookeeper":
+            cp = [str(ZK_JAVA_DIR / "zookeeper.jar")]
+            if (ZK_JAVA_DIR / "slf4j-simple.jar").exists():
+                cp.append(str(ZK_JAVA_DIR / "slf4j-simple.jar"))
+            cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-Dzookeeper.jmx.log4j.disable=true",
+                   "-cp", ":".join(cp), "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                   str(m.cfg_path)]
+        else:
+            binary = ferrozk_bin()
+            if not binary.exists():
+                raise RuntimeError(f"ferrozk binary not found at {binary}: run `cargo build --release`")
+            cmd = [str(binary), "serve", "--config", str(m.cfg_path)]
+        if self.network is not None:
+            cmd = self.network.wrap(sid, cmd)
+        if m._log:
+            m._log.close()
+        m._log = open(m.log_path, "ab")
+        m._log.write(f"=== {time.strftime('%H:%M:%S')} $ {' '.join(cmd)}\n".encode())
+        m._log.flush()
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")
+        m.proc = subprocess.Popen(cmd, cwd=m.dir, stdin=subprocess.DEVNULL, stdout=m._log,
+                                  stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+        m.paused = False
+
+    def start(self, ids=None, timeout: float = START_TIMEOUT_S) -> "Ensemble":
+        """Starts the servers (all by default) and waits until each answers srvr with a
+        Mode and one voter leads."""
+        ids = self.ids if ids is None else list(ids)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for sid in ids:
+            self.launch(sid)
+        self.wait_serving(ids, timeout)
+        return self
+
+    def restart(self, sid: int, timeout: float = START_TIMEOUT_S):
+        self.launch(sid)
+        self.wait_serving([sid], timeout)
+
+    def wait_serving(self, ids, timeout: float = START_TIMEOUT_S):
+        """Waits until each server in ids answers srvr with a Mode line (it serves)."""
+        ids = list(ids)
+
+        def ready():
+            for sid in ids:
+                m = self.members[sid]
+                if m.proc is not None and m.proc.poll() is not None:
+                    raise RuntimeError(f"server.{sid} exited with status {m.proc.returncode}; "
+                                       f"log:\n{m.log_tail()}")
+            return all(self.mode(sid) for sid in ids)
+
+        try:
+            wait_until(ready, timeout, interval=0.1,
+                       what=f"servers {ids} to serve (srvr with a Mode)")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; modes {self.modes()}\n{self.log_tail(ids=ids)}") from None
+
+    def kill(self, sid: int):
+        """kill -9 server sid and reap it."""
+        m = self.members[sid]
+        if m.proc is None:
+            return
+        if m.proc.poll() is None:
+            try:
+                os.kill(m.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        m.proc.wait(timeout=STOP_GRACE_S)
+        self._forget(m)
+
+    def stop_server(self, sid: int):
+        """SIGTERM (SIGCONT first if paused), SIGKILL after a grace period."""
+        m = self.members[sid]
+        if m.proc is None:
+            return
+        if m.proc.poll() is None:
+            try:
+                os.kill(m.proc.pid, signal.SIGTERM)
+                if m.paused:
+                    os.kill(m.proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            try:
+                m.proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(m.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                m.proc.wait(timeout=STOP_GRACE_S)
+        self._forget(m)
+
+    def _forget(self, m: Member):
+        m.proc = None
+        m.paused = False
+        if m._log:
+            m._log.close()
+            m._log = None
+
+    def pause(self, sid: int):
+        """SIGSTOP: a frozen server (its sockets stay open, nothing answers)."""
+        m = self.members[sid]
+        os.kill(m.proc.pid, signal.SIGSTOP)
+        m.paused = True
+
+    def resume(self, sid: int):
+        m = self.members[sid]
+        os.kill(m.proc.pid, signal.SIGCONT)
+        m.paused = False
+
+    def stop(self):
+        """Stops every server (in parallel: each may wait its grace period)."""
+        threads = [threading.Thread(target=self.stop_server, args=(sid,), daemon=True)
+                   for sid in self.ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(3 * STOP_GRACE_S)
+
+    def wipe(self, sid: int):
+        """Removes server sid's data and log (it must be stopped); myid is kept."""
+        import shutil
+
+        m = self.members[sid]
+        if m.alive():
+            raise RuntimeError(f"server.{sid} is running; stop it before wiping")
+        for d in (m.data_dir, m.datalog_dir):
+            shutil.rmtree(d, ignore_errors=True)
+        self.write_files(m)
+
+    def alive(self) -> bool:
+        return any(m.alive() for m in self.members.values())
+
+    def live_ids(self) -> list[int]:
+        return [i for i, m in self.members.items() if m.alive() and not m.paused]
+
+    # ------------------------------------------------------------------ four-letter words
+    def four(self, sid: int, cmd: str, timeout: float = SRVR_TIMEOUT_S) -> str | None:
+        """The answer to a four-letter word, or None when the server does not answer."""
+        m = self.members[sid]
+        try:
+            return four_letter(m.client_port, cmd, host=m.client_host, timeout=timeout)
+        except (OSError, TimeoutError):
+            return None
+
+    def mode(self, sid: int) -> str | None:
+        """'leader', 'follower' or 'observer' from srvr; None when not serving or down."""
+        if not self.members[sid].alive() or self.members[sid].paused:
+            return None
+        out = self.four(sid, "srvr") or ""
+        for line in out.splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def modes(self, ids=None) -> dict[int, str | None]:
+        return {sid: self.mode(sid) for sid in (self.ids if ids is None else ids)}
+
+    def leader(self, ids=None) -> int | None:
+        """The one server among ids (default: all) whose srvr says leader, if exactly one."""
+        leaders = [sid for sid, mode in self.modes(ids).items() if mode == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_leader(self, ids=None, timeout: float = 30.0, not_id: int | None = None) -> int:
+        """Waits until, among ids (default: the live servers), exactly one leads, the other
+        voters follow and the observers observe; returns the leader's id."""
+
+        def settled():
+            sids = self.live_ids() if ids is None else list(ids)
+            modes = self.modes(sids)
+            leaders = [s for s, mode in modes.items() if mode == "leader"]
+            if len(leaders) != 1 or leaders[0] == not_id:
+                return None
+            want = {s: ("observer" if self.members[s].observer else "follower") for s in sids}
+            want[leaders[0]] = "leader"
+            return leaders[0] if modes == want else None
+
+        try:
+            return wait_until(settled, timeout, interval=0.1, what="one leader")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; modes {self.modes()}") from None
+
+    def mntr(self, sid: int) -> dict[str, str]:
+        out = self.four(sid, "mntr") or ""
+        return dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+
+    def hash(self, sid: int) -> tuple[int, str] | None:
+        """(zxid, digest) of server sid's current tree from `hash`, or None. (ZooKeeper has
+        no `hash`: its srvr Zxid, digest "-", so only zxids are compared there.)"""
+        if target() == "zookeeper":
+            out = self.four(sid, "srvr") or ""
+            zx = [line.split(":", 1)[1].strip() for line in out.splitlines()
+                  if line.startswith("Zxid:")]
+            return (int(zx[0], 16), "-") if zx else None
+        out = self.four(sid, "hash")
+        if not out:
+            return None
+        first = out.strip().splitlines()[0] if out.strip() else ""
+        if ":" not in first:
+            return None
+        z, d = first.split(":", 1)
+        try:
+            zxid = int(z.strip(), 16)
+        except ValueError:
+            return None
+        digest = d.strip()
+        with self._digest_lock:
+            seen = self._digests.get(zxid)
+            if seen is None:
+                self._digests[zxid] = (digest, sid)
+            elif seen[0] != digest:
+                self.divergences.append(
+                    f"zxid {zxid:#x}: server.{seen[1]} digest {seen[0]}, server.{sid} {digest}")
+        return zxid, digest
+
+    def hashes(self, ids=None) -> dict[int, tuple[int, str] | None]:
+        return {sid: self.hash(sid) for sid in (self.live_ids() if ids is None else ids)}
+
+    def assert_no_divergence(self):
+        assert not self.divergences, "replicas differ at equal zxids:\n" + "\n".join(self.divergences)
+
+    def wait_converged(self, ids=None, timeout: float = 60.0) -> tuple[int, str]:
+        """Waits until every server in ids (default: the live ones) reports the same zxid
+        and digest; fails at once if two report different digests at one zxid."""
+        last = {}
+
+        def same():
+            nonlocal last
+            last = self.hashes(ids)
+            self.assert_no_divergence()
+            values = set(last.values())
+            if len(values) == 1 and None not in values:
+                return values.pop()
+            return None
+
+        try:
+            return wait_until(same, timeout, interval=0.2, what="the replicas to converge")
+        except TimeoutError as exc:
+            shown = {s: (f"{v[0]:#x}: {v[1]}" if v else None) for s, v in last.items()}
+            raise TimeoutError(f"{exc}; hash: {shown}; modes {self.modes()}") from None
+
+    def log_tail(self, lines: int = 40, ids=None) -> str:
+        parts = []
+        for sid in (self.ids if ids is None else ids):
+            m = self.members[sid]
+            state = "paused" if m.paused else ("running" if m.alive() else "down")
+            parts.append(f"--- server.{sid} ({state}, {m.log_path}) ---\n{m.log_tail(lines)}")
+        return "\n".join(parts)
+
+
 def _die_with_parent():
     # If pytest itself is killed, the kernel stops the server too (PR_SET_PDEATHSIG).
     try:
