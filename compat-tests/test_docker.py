@@ -516,14 +516,22 @@ def test_compose_file_is_a_three_server_ensemble():
         assert m and services[m.group(2)]["environment"]["ZOO_MY_ID"] == int(m.group(1))
 
 
-def test_compose_file_validates_with_docker_compose():
+def compose_command() -> list[str] | None:
+    """`docker compose` (the v2 plugin) when it answers, else `docker-compose`, else None."""
+    if shutil.which("docker"):
+        try:
+            probe = subprocess.run(["docker", "compose", "version"], capture_output=True,
+                                   timeout=RUN_TIMEOUT_S)
+            if probe.returncode == 0:
+                return ["docker", "compose"]
+        except subprocess.TimeoutExpired:
+            pass
     exe = shutil.which("docker-compose")
-    cmd = [exe] if exe else None
-    if cmd is None and shutil.which("docker"):
-        probe = subprocess.run(["docker", "compose", "version"], capture_output=True,
-                               timeout=RUN_TIMEOUT_S)
-        if probe.returncode == 0:
-            cmd = ["docker", "compose"]
+    return [exe] if exe else None
+
+
+def test_compose_file_validates_with_docker_compose():
+    cmd = compose_command()
     if cmd is None:
         pytest.skip("no docker-compose / docker compose")
     res = subprocess.run([*cmd, "-f", str(COMPOSE), "config", "-q"], capture_output=True,
@@ -668,21 +676,15 @@ def _docker(*args, timeout: float = 300, check: bool = True, **kw):
     return res
 
 
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(not docker_ok(), reason="set FERROZK_DOCKER_TESTS=1 with a working docker")
-def test_image_runtime_stage(tmp_path):
-    """Builds docker/Dockerfile's runtime stage on a local stand-in for
-    debian:bookworm-slim (host binaries, FROM scratch) with the local release binary,
-    runs it with --network host on free ports, and checks that the container generated
-    zoo.cfg, runs as uid 1000 and answers ruok; the healthcheck subcommand agrees."""
+def build_runtime_image(workdir: Path, image: str, base: str) -> None:
+    """Builds docker/Dockerfile's runtime stage as `image`, on a stand-in for
+    debian:bookworm-slim tagged `base` (host binaries and libraries, FROM scratch), with the
+    local release binary in place of the build stage's: nothing is pulled. Skips when the
+    binary is missing. The caller removes both tags (even when this fails half-way)."""
     binary = zkharness.ferrozk_bin()
     if not binary.exists():
         pytest.skip(f"{binary} missing")
-    tag = f"ferrozk-test-{os.getpid()}"
-    base = f"{tag}-base:bookworm-slim"
-    image = f"{tag}:latest"
-    container = f"{tag}-run"
-    base_ctx = tmp_path / "base"
+    base_ctx = workdir / "base"
     _base_rootfs(base_ctx / "rootfs", binary)
     (base_ctx / "Dockerfile").write_text("FROM scratch\nCOPY rootfs/ /\nCMD [\"bash\"]\n")
     # The runtime stage as written, with the build stage's binary taken from the host.
@@ -692,15 +694,29 @@ def test_image_runtime_stage(tmp_path):
     runtime = runtime.replace("COPY --from=build /usr/local/bin/ferrozk",
                               "COPY ferrozk-bin/ferrozk", 1)
     assert "--from=build" not in runtime
-    ctx = tmp_path / "ctx"
+    ctx = workdir / "ctx"
     (ctx / "docker").mkdir(parents=True)
     (ctx / "ferrozk-bin").mkdir()
     shutil.copy2(binary, ctx / "ferrozk-bin" / "ferrozk")
     shutil.copy2(ENTRYPOINT, ctx / "docker" / "docker-entrypoint.sh")
     (ctx / "Dockerfile").write_text(runtime)
+    _docker("build", "--force-rm", "-q", "-t", base, str(base_ctx))
+    _docker("build", "--force-rm", "-q", "-t", image, str(ctx))
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not docker_ok(), reason="set FERROZK_DOCKER_TESTS=1 with a working docker")
+def test_image_runtime_stage(tmp_path):
+    """Builds docker/Dockerfile's runtime stage on a local stand-in for
+    debian:bookworm-slim (host binaries, FROM scratch) with the local release binary,
+    runs it with --network host on free ports, and checks that the container generated
+    zoo.cfg, runs as uid 1000 and answers ruok; the healthcheck subcommand agrees."""
+    tag = f"ferrozk-test-{os.getpid()}"
+    base = f"{tag}-base:bookworm-slim"
+    image = f"{tag}:latest"
+    container = f"{tag}-run"
     try:
-        _docker("build", "--force-rm", "-q", "-t", base, str(base_ctx))
-        _docker("build", "--force-rm", "-q", "-t", image, str(ctx))
+        build_runtime_image(tmp_path, image, base)
         insp = _docker("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip()
         assert insp == "1000:1000"
         port, quorum, election = free_port(), free_port(), free_port()
