@@ -379,6 +379,75 @@ def test_own_writes_never_go_back_after_moving_to_a_lagging_server(ens):
     print(f"moves to a lagging server: {outcomes}")
 
 
+def sync_and_read_on_a_frozen_server(ens, sid: int, path: str, write) -> tuple:
+    """Freezes server sid, acknowledges write() elsewhere, sends sync + getData to the
+    frozen server (they wait in its socket), wakes it, and returns the replies."""
+    c = RawClient(ens[sid].client_port, timeout=30)
+    try:
+        c.connect(timeout_ms=10000)
+        ens.pause(sid)
+        try:
+            write()
+            c.send(rawzk.SYNC, string(path))
+            c.send(GET_DATA, string(path) + boolean(False))
+        finally:
+            ens.resume(sid)
+        sync = c.read_reply()
+        get = c.read_reply()
+        data = get.body.buf() if get.err == 0 else None
+        return sync.err, get.err, data
+    finally:
+        c.close()
+
+
+def test_sync_on_a_lagging_follower_reads_the_latest_write(ens, per_server):
+    """sync is linearizable: a follower that missed writes (it was frozen) answers a sync
+    only once it has applied everything acknowledged before the sync."""
+    path = "/basic-sync-lag"
+    f = followers(ens)[0]
+    writer = per_server[next(s for s in ens.ids if s != f)]
+    writer.create(path, b"0")
+    for round_ in range(3):
+        value = f"v{round_}".encode()
+
+        def write():
+            for i in range(20):
+                writer.set(path, value + b"-%d" % i)
+        sync_err, get_err, data = sync_and_read_on_a_frozen_server(ens, f, path, write)
+        assert (sync_err, get_err, data) == (0, 0, value + b"-19"), \
+            f"server.{f} answered sync + get with {sync_err}, {get_err}, {data!r}"
+
+
+def test_large_znodes_and_multis_replicate(ens, per_server):
+    """A znode near jute.maxbuffer (1 MiB) and a multi of many creates, written through a
+    follower, reach every server intact."""
+    f = followers(ens)[0]
+    zk = per_server[f]
+    big = bytes(range(256)) * 3900  # 998,400 bytes
+    zk.create("/basic-big", big)
+    tx = zk.transaction()
+    for i in range(200):
+        tx.create(f"/basic-big-{i:03d}", b"x" * 4000)
+    results = tx.commit()
+    assert not any(isinstance(r, Exception) for r in results), results[:3]
+    for sid, other in per_server.items():
+        data, stat = synced_get(other, "/basic-big")
+        assert data == big and stat.dataLength == len(big), f"server.{sid}"
+        assert other.exists("/basic-big-199").dataLength == 4000
+    ens.wait_converged(timeout=30)
+
+
+def test_session_ids_are_unique_across_servers(ens):
+    ids = []
+    for sid in ens.ids:
+        for _ in range(15):
+            with RawClient(ens[sid].client_port) as c:
+                r = c.connect(timeout_ms=10000)
+                ids.append(r.session_id)
+                assert c.call(CLOSE_SESSION).err == 0
+    assert len(set(ids)) == len(ids), "two servers handed out the same session id"
+
+
 def test_replicas_converge_at_equal_zxid(ens, per_server):
     base = "/basic-hash"
     a = per_server[1]

@@ -30,7 +30,7 @@ import zkharness
 from zkharness import Ensemble, NetnsNetwork, wait_until
 
 ELECTION_MAX_S = 25.0
-ROUNDS = 2 if LONG else 1
+ROUNDS = 3 if LONG else 1
 PROBE_KEY = "/lin/probe"
 pytestmark = pytest.mark.skipif(not history.can_check(),
                                 reason="no check_history binary and no cargo to build it")
@@ -170,11 +170,12 @@ class Minority:
         assert not self.thread.is_alive()
 
 
-def cut_off_leader(ens: Ensemble, load: Load, capsys, cut, heal, how: str):
-    """One round: the leader is cut off (cut(sid)), the majority elects and serves, probes
-    check the old leader, then heal(sid)."""
+def cut_off(ens: Ensemble, load: Load, capsys, cut, heal, how: str, role: str = "leader"):
+    """One round: the leader (or a follower) is cut off (cut(sid)), the majority (re)elects
+    and serves, probes check the cut-off server, then heal(sid)."""
     h = load.history
-    old = ens.wait_leader(timeout=30)
+    leader = ens.wait_leader(timeout=30)
+    old = leader if role == "leader" else next(s for s in ens.ids if s != leader)
     majority = [s for s in ens.ids if s != old]
     major = kazoo_client(ens.hosts_of(majority))
     probe = Probe(ens, old, h, f"probe-read-{old}")
@@ -187,6 +188,8 @@ def cut_off_leader(ens: Ensemble, load: Load, capsys, cut, heal, how: str):
         t_mono, t_wall = time.monotonic(), time.time()  # the cut is complete
         new = ens.wait_leader(ids=majority, timeout=ELECTION_MAX_S)
         elected = time.monotonic() - t_mono
+        if role == "follower":
+            assert new == leader, f"cutting off follower server.{old} changed the leader"
         fo = load.failover(t_mono, t_wall, timeout=ELECTION_MAX_S + 10)
         # A value the majority acknowledged; then the old leader is asked for it.
         value = f"majority-after-{how}-{old}"
@@ -200,8 +203,8 @@ def cut_off_leader(ens: Ensemble, load: Load, capsys, cut, heal, how: str):
         if how == "partition":
             # It must give up leading (it hears from no quorum) and, without a leader, serve
             # nobody; a frozen one cannot answer at all.
-            wait_until(lambda: ens.mode(old) != "leader", ELECTION_MAX_S, interval=0.2,
-                       what=f"the partitioned server.{old} to stop claiming leadership")
+            wait_until(lambda: ens.mode(old) is None, ELECTION_MAX_S, interval=0.2,
+                       what=f"the partitioned server.{old} to stop serving")
         t_heal = time.monotonic()
         early = [v for v, call, at in minority.acked if t_mono <= call and at < t_heal]
         assert not early, f"writes to the cut-off old leader were acknowledged: {early}"
@@ -210,7 +213,7 @@ def cut_off_leader(ens: Ensemble, load: Load, capsys, cut, heal, how: str):
         probe_w.collect()
         rejoined = ens.wait_leader(timeout=ELECTION_MAX_S)
         minority.stop()
-        report(capsys, f"{how} of leader server.{old}: server.{new} leads after {elected:.2f}s; "
+        report(capsys, f"{how} of {role} server.{old}: server.{new} leads after {elected:.2f}s; "
                        f"first write acknowledged after {fo['kazoo']:.2f}s; leader after healing "
                        f"server.{rejoined}; minority client: {minority.attempts} attempts, "
                        f"{sum(1 for _, c, _ in minority.acked if c >= t_mono)} of those after "
@@ -262,7 +265,7 @@ def test_frozen_leader(ens, tmp_path, capsys):
         setup_probe_key(ens, load)
         load.start()
         for _ in range(ROUNDS):
-            cut_off_leader(ens, load, capsys, ens.pause, ens.resume, "freeze")
+            cut_off(ens, load, capsys, ens.pause, ens.resume, "freeze")
         r = load.stop_and_verify(name="frozen")
         report(capsys, f"kazoo {r['kazoo']}; {r['history']}")
     finally:
@@ -293,7 +296,8 @@ def netns_ens(tmp_path, request):
         net.teardown()
 
 
-def test_partitioned_leader(netns_ens, tmp_path, capsys):
+@pytest.mark.parametrize("role", ["leader", "follower"])
+def test_partitioned(netns_ens, tmp_path, capsys, role):
     ens = netns_ens
     net = ens.network
     load = Load(ens, tmp_path)
@@ -301,8 +305,8 @@ def test_partitioned_leader(netns_ens, tmp_path, capsys):
         setup_probe_key(ens, load)
         load.start()
         for _ in range(ROUNDS):
-            cut_off_leader(ens, load, capsys, net.isolate, net.heal, "partition")
-        r = load.stop_and_verify(name="partition")
+            cut_off(ens, load, capsys, net.isolate, net.heal, "partition", role)
+        r = load.stop_and_verify(name=f"partition-{role}")
         report(capsys, f"kazoo {r['kazoo']}; {r['history']}")
     finally:
         load.kill()

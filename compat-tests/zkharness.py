@@ -777,6 +777,19 @@ class Ensemble:
         m.proc.wait(timeout=STOP_GRACE_S)
         self._forget(m)
 
+    def kill_many(self, ids):
+        """kill -9 several servers at once (all signalled before any is reaped)."""
+        ids = list(ids)
+        for sid in ids:
+            m = self.members[sid]
+            if m.proc is not None and m.proc.poll() is None:
+                try:
+                    os.kill(m.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for sid in ids:
+            self.kill(sid)
+
     def stop_server(self, sid: int):
         """SIGTERM (SIGCONT first if paused), SIGKILL after a grace period."""
         m = self.members[sid]
