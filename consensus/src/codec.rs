@@ -100,6 +100,17 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             w.u64(*id);
             w.u64(*read_index);
         }
+        Message::PreVote { ballot, commit } => {
+            w.u8(11);
+            w.ballot(*ballot);
+            w.u64(*commit);
+        }
+        Message::PreVoteReply { ballot, granted, promised } => {
+            w.u8(12);
+            w.ballot(*ballot);
+            w.u8(u8::from(*granted));
+            w.ballot(*promised);
+        }
     }
 }
 
@@ -138,6 +149,16 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         }
         9 => Message::SyncRequest { id: r.u64()? },
         10 => Message::SyncReply { id: r.u64()?, read_index: r.u64()? },
+        11 => Message::PreVote { ballot: r.ballot()?, commit: r.u64()? },
+        12 => Message::PreVoteReply {
+            ballot: r.ballot()?,
+            granted: match r.u8()? {
+                0 => false,
+                1 => true,
+                t => return Err(DecodeError::BadTag(t)),
+            },
+            promised: r.ballot()?,
+        },
         t => return Err(DecodeError::BadTag(t)),
     };
     match r.0.len() {

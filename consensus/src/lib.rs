@@ -26,6 +26,7 @@ pub mod codec;
 mod config;
 mod leader;
 mod message;
+mod prevote;
 mod replica;
 mod rng;
 mod types;

@@ -93,6 +93,22 @@ pub enum Message {
         /// The follower host's request id.
         id: u64,
     },
+    /// Pre-vote: "would you promise `ballot` now?" Changes nothing on the receiver.
+    PreVote {
+        /// The ballot the asker would campaign with.
+        ballot: Ballot,
+        /// The asker's commit point (a far-behind asker is refused, as its prepare would be).
+        commit: Slot,
+    },
+    /// The answer to [`Message::PreVote`].
+    PreVoteReply {
+        /// Echoed.
+        ballot: Ballot,
+        /// Yes only if the voter has no live leader.
+        granted: bool,
+        /// What the voter has promised, so the asker's next ballot outbids it.
+        promised: Ballot,
+    },
     /// The leader's answer: wait until applied through `read_index`, then read.
     SyncReply {
         /// Echoed request id.

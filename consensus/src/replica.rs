@@ -210,6 +210,10 @@ pub struct Replica {
     pub(crate) zxid_seen: Zxid,
     pub(crate) idle_ticks: u32,
     pub(crate) election_ticks: u32,
+    /// A pre-vote round this follower runs before campaigning.
+    pub(crate) prevote: Option<crate::prevote::PreVote>,
+    /// The host reported the link to the leader broken since the leader was last heard.
+    pub(crate) leader_suspect: bool,
     pub(crate) out: Outbox,
     /// Messages to self, delivered before the current call returns.
     pub(crate) loopback: VecDeque<Message>,
@@ -253,6 +257,8 @@ impl Replica {
             zxid_seen: snap.last_zxid,
             idle_ticks: 0,
             election_ticks: 0,
+            prevote: None,
+            leader_suspect: false,
             out: Outbox::default(),
             loopback: VecDeque::new(),
         };
@@ -269,8 +275,10 @@ impl Replica {
             Role::Observer => {}
             Role::Follower => {
                 self.idle_ticks += 1;
-                if self.idle_ticks >= self.election_ticks {
-                    self.campaign();
+                if self.prevote.is_some() {
+                    self.tick_pre_vote();
+                } else if self.idle_ticks >= self.election_ticks {
+                    self.start_pre_vote();
                 }
             }
             Role::Candidate(_) => self.tick_candidate(),
@@ -423,6 +431,7 @@ impl Replica {
         if matches!(self.role, Role::Follower) && self.leader.is_some() {
             let soon = 1 + self.rng.below(u64::from(self.cfg.heartbeat_ticks.max(1)) * 3) as u32;
             self.idle_ticks = self.idle_ticks.max(self.election_ticks.saturating_sub(soon));
+            self.leader_suspect = true;
         }
     }
 
@@ -448,6 +457,10 @@ impl Replica {
                 let _ = self.start_sync(id, from);
             }
             Message::SyncReply { id, read_index } => self.out.synced.push(Synced { id, read_index }),
+            Message::PreVote { ballot, commit } => self.on_pre_vote(from, ballot, commit),
+            Message::PreVoteReply { ballot, granted, promised } => {
+                self.on_pre_vote_reply(from, ballot, granted, promised)
+            }
         }
     }
 
@@ -510,6 +523,8 @@ impl Replica {
 
     pub(crate) fn reset_election_timer(&mut self) {
         self.idle_ticks = 0;
+        self.prevote = None;
+        self.leader_suspect = false;
         let limit = u64::from(self.cfg.sync_limit_ticks.max(1));
         self.election_ticks = (limit + self.rng.below(limit + 1)) as u32;
     }

@@ -19,7 +19,7 @@ fn entry(rng: &mut Rng) -> Entry {
 fn message(rng: &mut Rng) -> Message {
     let b = ballot(rng);
     let entries = |rng: &mut Rng| (0..rng.below(5)).map(|_| (rng.next_u64(), entry(rng))).collect();
-    match rng.below(11) {
+    match rng.below(13) {
         0 => Message::Prepare { ballot: b, from_slot: rng.next_u64() },
         1 => Message::Promise {
             ballot: b,
@@ -45,6 +45,8 @@ fn message(rng: &mut Rng) -> Message {
             },
         },
         9 => Message::SyncRequest { id: rng.next_u64() },
+        10 => Message::PreVote { ballot: b, commit: rng.next_u64() },
+        11 => Message::PreVoteReply { ballot: b, granted: rng.below(2) == 1, promised: ballot(rng) },
         _ => Message::SyncReply { id: rng.next_u64(), read_index: rng.next_u64() },
     }
 }

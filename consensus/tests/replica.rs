@@ -25,15 +25,63 @@ fn config(id: u32) -> Config {
     Config::new(s(id), vec![s(1), s(2), s(3)], vec![], 9)
 }
 
-/// Ticks until the replica starts phase 1; returns that tick's actions.
+/// The ballot of the pre-vote among `sent`, if any.
+fn pre_vote_ballot(sent: &[Envelope]) -> Option<Ballot> {
+    sent.iter().find_map(|e| match e.msg {
+        Message::PreVote { ballot, .. } => Some(ballot),
+        _ => None,
+    })
+}
+
+/// Ticks until the replica asks for pre-votes, grants it s2's, and returns the actions of
+/// the phase 1 that follows.
 fn tick_until_candidate(r: &mut Replica) -> Actions {
     for _ in 0..100 {
         r.tick();
-        if r.status().role == RoleKind::Candidate {
+        let a = r.take_actions();
+        if let Some(ballot) = pre_vote_ballot(&a.send) {
+            assert_eq!(r.status().role, RoleKind::Follower, "pre-vote changes nothing");
+            assert!(a.persist.is_none(), "pre-vote persists nothing");
+            r.step(s(2), Message::PreVoteReply { ballot, granted: true, promised: Ballot::ZERO });
+            assert_eq!(r.status().role, RoleKind::Candidate);
             return r.take_actions();
         }
     }
     panic!("never campaigned");
+}
+
+#[test]
+fn pre_vote_keeps_a_cut_off_server_from_raising_its_ballot() {
+    // Raft thesis §9.6: a server that cannot reach a majority asks and is not answered, so
+    // its ballot stays where it was and it follows the current leader when it comes back.
+    let mut r = Replica::new(config(1));
+    for _ in 0..500 {
+        r.tick();
+        drain(&mut r);
+    }
+    assert_eq!(r.status().role, RoleKind::Follower);
+    assert_eq!(r.status().promised, Ballot::ZERO, "no ballot raised without a pre-vote quorum");
+    r.step(s(2), Message::Heartbeat { ballot: b(2, 2), commit: 0, seq: 1 });
+    assert_eq!(r.status().leader, Some(s(2)), "follows the leader it hears");
+}
+
+#[test]
+fn a_follower_that_hears_its_leader_refuses_pre_votes() {
+    // A voter grants a pre-vote only when it has no live leader itself, so a server that
+    // comes back from a partition cannot depose a working leader.
+    let mut r = Replica::new(config(2));
+    r.step(s(1), Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 1 });
+    drain(&mut r);
+    r.step(s(3), Message::PreVote { ballot: b(5, 3), commit: 0 });
+    let a = r.take_actions();
+    assert_eq!(a.send, vec![to(3, Message::PreVoteReply { ballot: b(5, 3), granted: false, promised: b(3, 1) })]);
+    // Once the leader has been silent for two heartbeat intervals, the answer is yes.
+    r.tick();
+    r.tick();
+    r.step(s(3), Message::PreVote { ballot: b(5, 3), commit: 0 });
+    let a = r.take_actions();
+    assert_eq!(a.send, vec![to(3, Message::PreVoteReply { ballot: b(5, 3), granted: true, promised: b(3, 1) })]);
+    assert_eq!(r.status().promised, b(3, 1), "a pre-vote changes no promise");
 }
 
 /// s1 leads ballot (3,1) over s1..s3 with an empty log; its output so far is discarded.

@@ -110,13 +110,15 @@ impl Harness {
                 }
             }
             "campaign" => {
+                // Ticks until the election timer fires: the pre-vote (or, with no peers to
+                // ask, phase 1 itself) is then queued for `stabilize`.
                 for _ in 0..1000 {
-                    if self.replica(id(1)).status().role == RoleKind::Candidate {
+                    if self.replica(id(1)).status().role == RoleKind::Candidate || !self.queue.is_empty() {
                         break;
                     }
                     self.replica(id(1)).tick();
+                    self.settle(id(1), &mut out);
                 }
-                self.settle(id(1), &mut out);
             }
             "stabilize" => self.stabilize(&mut out),
             "propose" => {

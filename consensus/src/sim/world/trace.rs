@@ -35,5 +35,9 @@ pub(in crate::sim) fn brief(m: &Message) -> String {
         }
         Message::SyncRequest { id } => format!("SyncRequest {id}"),
         Message::SyncReply { id, read_index } => format!("SyncReply {id} index {read_index}"),
+        Message::PreVote { ballot, commit } => format!("PreVote {ballot} commit {commit}"),
+        Message::PreVoteReply { ballot, granted, promised } => {
+            format!("PreVoteReply {ballot} granted {granted} promised {promised}")
+        }
     }
 }
