@@ -156,6 +156,8 @@ impl Replica {
         self.leader = Some(ballot.id);
         self.leader_commit = self.leader_commit.max(commit);
         self.idle_ticks = 0;
+        self.prevote = None;
+        self.leader_suspect = false;
     }
 
     /// Learner rule: slot s is chosen if its value was learned as chosen, or was accepted

@@ -34,6 +34,9 @@ impl Replica {
         }
         let epoch = self.cfg.next_epoch(self.promised.epoch.max(self.epoch_seen));
         let ballot = Ballot { epoch, id: self.cfg.id };
+        // The leader went silent for the election timeout: this server follows no one now
+        // (its host stops serving clients), though it keeps its ballot until a quorum agrees.
+        self.leader = None;
         let mut granted = BTreeSet::new();
         granted.insert(self.cfg.id);
         self.prevote = Some(PreVote { ballot, granted, ticks: 0 });

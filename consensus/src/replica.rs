@@ -272,7 +272,14 @@ impl Replica {
     /// Advances time by one tick: elections, heartbeats, retransmissions, step-down.
     pub fn tick(&mut self) {
         match self.role {
-            Role::Observer => {}
+            Role::Observer => {
+                // An observer never campaigns, but it must notice that its leader is gone
+                // (so its host stops serving clients), as a follower would.
+                self.idle_ticks += 1;
+                if self.idle_ticks >= self.cfg.sync_limit_ticks.max(1) {
+                    self.leader = None;
+                }
+            }
             Role::Follower => {
                 self.idle_ticks += 1;
                 if self.prevote.is_some() {

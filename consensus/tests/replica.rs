@@ -55,12 +55,15 @@ fn pre_vote_keeps_a_cut_off_server_from_raising_its_ballot() {
     // Raft thesis §9.6: a server that cannot reach a majority asks and is not answered, so
     // its ballot stays where it was and it follows the current leader when it comes back.
     let mut r = Replica::new(config(1));
+    r.step(s(2), Message::Heartbeat { ballot: b(2, 2), commit: 0, seq: 1 });
+    assert_eq!(r.status().leader, Some(s(2)));
     for _ in 0..500 {
         r.tick();
         drain(&mut r);
     }
     assert_eq!(r.status().role, RoleKind::Follower);
-    assert_eq!(r.status().promised, Ballot::ZERO, "no ballot raised without a pre-vote quorum");
+    assert_eq!(r.status().promised, b(2, 2), "no ballot raised without a pre-vote quorum");
+    assert_eq!(r.status().leader, None);
     r.step(s(2), Message::Heartbeat { ballot: b(2, 2), commit: 0, seq: 1 });
     assert_eq!(r.status().leader, Some(s(2)), "follows the leader it hears");
 }
@@ -399,4 +402,23 @@ fn a_candidate_far_behind_is_refused_so_promises_stay_small() {
     let accepted =
         (3..=5).map(|s| LogEntry { slot: s, ballot: Ballot::CHOSEN, entry: batch(3, s as u32, "x") }).collect();
     assert_eq!(r.take_actions().send, vec![to(3, Message::Promise { ballot: b(5, 3), accepted })]);
+}
+
+#[test]
+fn an_observer_forgets_a_leader_it_has_not_heard_for_sync_limit_ticks() {
+    // ZooKeeper's observers stop serving when they lose the leader, as followers do.
+    let mut r = Replica::new(Config::new(s(4), vec![s(1), s(2), s(3)], vec![s(4)], 9));
+    r.step(s(1), Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 1 });
+    assert_eq!(r.status().leader, Some(s(1)));
+    for _ in 0..4 {
+        r.tick();
+    }
+    assert_eq!(r.status().leader, Some(s(1)), "still within syncLimit");
+    r.step(s(1), Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 2 });
+    for _ in 0..5 {
+        r.tick();
+    }
+    assert_eq!(r.status().leader, None, "silent for syncLimit ticks");
+    assert_eq!(r.status().role, RoleKind::Observer);
+    drain(&mut r);
 }

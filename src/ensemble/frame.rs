@@ -8,6 +8,8 @@
 //! Paxos   = 2 | consensus::codec bytes
 //! Forward = 3 | count u32 | (len u32 | encoded command)*       a follower's client writes
 //! Touch   = 4 | count u32 | session id i64*                   sessions alive on the sender
+//! Moved   = 5 | count u32 | session id i64*                   sessions that reconnected to
+//!                                                               the sender: close them here
 //! ```
 //! The cluster digest hashes the server list, so two ensembles configured differently
 //! refuse each other's links instead of mixing logs.
@@ -29,6 +31,10 @@ pub enum PeerFrame {
     Forward(Vec<Bytes>),
     /// Sessions whose clients were heard from since the last report.
     Touch(Vec<i64>),
+    /// Sessions that reconnected to the sender: a receiver closes its old connection of
+    /// each, so a write cannot arrive on a session's stale connection (ZooKeeper answers
+    /// such a write SessionMoved).
+    Moved(Vec<i64>),
 }
 
 /// Why a frame did not decode: the link is dropped.
@@ -69,8 +75,8 @@ impl PeerFrame {
                     out.put_slice(c);
                 }
             }
-            PeerFrame::Touch(ids) => {
-                out.put_u8(4);
+            PeerFrame::Touch(ids) | PeerFrame::Moved(ids) => {
+                out.put_u8(if matches!(self, PeerFrame::Touch(_)) { 4 } else { 5 });
                 out.put_u32(ids.len() as u32);
                 for id in ids {
                     out.put_i64(*id);
@@ -107,11 +113,16 @@ impl PeerFrame {
                 }
                 PeerFrame::Forward(cmds)
             }
-            4 => {
+            tag @ (4 | 5) => {
                 need(&b, 4)?;
                 let n = b.get_u32() as usize;
                 need(&b, n.saturating_mul(8))?;
-                PeerFrame::Touch((0..n).map(|_| b.get_i64()).collect())
+                let ids = (0..n).map(|_| b.get_i64()).collect();
+                if tag == 4 {
+                    PeerFrame::Touch(ids)
+                } else {
+                    PeerFrame::Moved(ids)
+                }
             }
             t => return Err(FrameError::BadTag(t)),
         };
@@ -145,6 +156,7 @@ mod tests {
         }));
         roundtrip(PeerFrame::Forward(vec![Bytes::from_static(b"abc"), Bytes::new()]));
         roundtrip(PeerFrame::Touch(vec![1, -2, i64::MAX]));
+        roundtrip(PeerFrame::Moved(vec![7]));
     }
 
     #[test]

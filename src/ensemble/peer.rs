@@ -79,6 +79,13 @@ impl PeerNet {
         Ok(PeerNet { links })
     }
 
+    /// Queues a frame for every peer.
+    pub fn broadcast(&self, frame: &PeerFrame) {
+        for to in self.links.keys() {
+            self.send(*to, frame.clone());
+        }
+    }
+
     /// Queues a frame for `to`; drops it when that peer's queue is full.
     pub fn send(&self, to: ServerId, frame: PeerFrame) {
         if let Some(link) = self.links.get(&to) {

@@ -282,6 +282,7 @@ impl Driver {
             return;
         }
         self.attach(conn, id, timeout, now, Conn::new(outbox, remote, ids));
+        self.session_moved_here(id);
         self.connect_response(conn, req.read_only);
     }
 
@@ -296,7 +297,7 @@ impl Driver {
     }
 
     /// Closes the connection that currently holds `session`, if it is not `conn`.
-    fn close_owner_connection(&mut self, session: i64, conn: ConnId) {
+    pub(super) fn close_owner_connection(&mut self, session: i64, conn: ConnId) {
         let Some(old) = self.owners.get(&session).copied() else {
             return;
         };

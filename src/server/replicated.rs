@@ -234,6 +234,11 @@ impl Driver {
                     }
                 }
             }
+            PeerEvent::Frame { frame: PeerFrame::Moved(ids), .. } => {
+                for id in ids {
+                    self.close_owner_connection(id, ConnId::MAX);
+                }
+            }
             PeerEvent::Frame { frame: PeerFrame::Hello { .. }, .. } => {}
             PeerEvent::Down { id } => {
                 if r.replica.status().leader == Some(id) && !r.is_leader() {
@@ -243,6 +248,13 @@ impl Driver {
             }
         }
         self.pump();
+    }
+
+    /// A session resumed on this server: the others close its old connection.
+    pub(super) fn session_moved_here(&mut self, session: i64) {
+        if let Some(r) = self.replicated() {
+            r.peers.broadcast(&PeerFrame::Moved(vec![session]));
+        }
     }
 
     /// The store made every batch up to `token` durable.
