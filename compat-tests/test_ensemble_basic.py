@@ -299,9 +299,6 @@ def test_session_moves_between_servers_with_its_ephemerals(ens, clients):
         assert sorted(zk.get_children(base)) == ["via-1", "via-2", "via-3"], f"server.{sid}"
 
 
-@pytest.mark.xfail(zkharness.target() == "ferrozk", strict=True, reason=(
-    "ferrozk bug: a write on a session's old connection after the session moved to another "
-    "server succeeds (err 0); ZooKeeper 3.8 answers SESSIONMOVED (-118)"))
 def test_a_moved_sessions_old_connection_cannot_write(ens):
     """ZooKeeper fails a write that arrives on a session's old connection after the session
     moved to another server (SessionMoved), or the old connection is closed."""

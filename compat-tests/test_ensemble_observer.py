@@ -138,10 +138,6 @@ def test_an_observer_never_makes_a_quorum(ens, clients):
     close_client(obs)
 
 
-@pytest.mark.xfail(zkharness.target() == "ferrozk", strict=True, reason=(
-    "ferrozk bug: an observer never notices that its leader stepped down (no quorum): srvr "
-    "keeps saying Mode: observer and new clients' connect requests hang instead of being "
-    "refused (the replica's Observer role ignores ticks); ZooKeeper 3.8 stops serving"))
 def test_an_observer_without_a_quorum_stops_serving(ens, clients):
     """With no leader (two of three voters down), the observer serves nobody, as the
     voters do: srvr answers "not currently serving" and new clients are refused at once,

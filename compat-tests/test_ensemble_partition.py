@@ -312,10 +312,6 @@ def test_partitioned(netns_ens, tmp_path, capsys, role):
         load.kill()
 
 
-@pytest.mark.xfail(zkharness.target() == "ferrozk", strict=False, reason=(
-    "ferrozk bug: a server cut off for a few seconds campaigns with ever higher ballots and, "
-    "once healed, takes the leadership from the leader the majority kept, so every server "
-    "closes all its client connections; ZooKeeper 3.8 rejoins as a follower"))
 @pytest.mark.parametrize("role", ["follower"])
 def test_healed_server_rejoins_without_deposing_the_leader(netns_ens, role, capsys):
     """A server cut off for a few seconds comes back as a follower of the leader the
