@@ -200,11 +200,10 @@ def cut_off(ens: Ensemble, load: Load, capsys, cut, heal, how: str, role: str = 
         probe_w.send_write(f"probe-write-{how}-{old}")
         # The cut-off leader stays cut off a while: nothing it is asked may succeed.
         load.work.wait_writes_after(time.monotonic(), 20)
-        if how == "partition":
-            # It must give up leading (it hears from no quorum) and, without a leader, serve
-            # nobody; a frozen one cannot answer at all.
-            wait_until(lambda: ens.mode(old) is None, ELECTION_MAX_S, interval=0.2,
-                       what=f"the partitioned server.{old} to stop serving")
+        # Cut off until it notices (about syncLimit): it serves nobody without a leader (a
+        # frozen one answers nothing anyway). test_a_cut_off_server_stops_serving times it.
+        wait_until(lambda: ens.mode(old) is None, ELECTION_MAX_S, interval=0.2,
+                   what=f"the cut-off server.{old} to stop serving")
         t_heal = time.monotonic()
         early = [v for v, call, at in minority.acked if t_mono <= call and at < t_heal]
         assert not early, f"writes to the cut-off old leader were acknowledged: {early}"
@@ -219,9 +218,9 @@ def cut_off(ens: Ensemble, load: Load, capsys, cut, heal, how: str, role: str = 
                        f"{sum(1 for _, c, _ in minority.acked if c >= t_mono)} of those after "
                        f"the cut acknowledged after healing; probes: "
                        f"{probe.outcomes} {probe_w.outcomes}")
-        # The old leader changed its mind about the leader: its clients were disconnected.
+        # It lost its leader (or its leadership): its clients were disconnected.
         assert probe.closed_by_server(15) or "closed" in " ".join(probe.outcomes), \
-            f"server.{old} kept its client connections open after losing the leadership"
+            f"server.{old} kept its client connections open after losing the leader"
         load.work.wait_writes_after(time.monotonic(), 20)
     finally:
         minority.stop_event.set()
@@ -296,7 +295,7 @@ def netns_ens(tmp_path, request):
         net.teardown()
 
 
-@pytest.mark.parametrize("role", ["leader", "follower"])
+@pytest.mark.parametrize("role", ["leader", "follower"] if LONG else ["leader"])
 def test_partitioned(netns_ens, tmp_path, capsys, role):
     ens = netns_ens
     net = ens.network
@@ -365,3 +364,50 @@ def test_healed_server_rejoins_without_deposing_the_leader(netns_ens, role, caps
         ens.wait_converged(timeout=30)
     finally:
         close_client(zk)
+
+
+# The leader's case is also checked (without the timing) by test_partitioned.
+@pytest.mark.parametrize("role", ["follower", "leader"] if LONG else ["follower"])
+def test_a_cut_off_server_stops_serving(netns_ens, role, capsys):
+    """A server that no longer hears from a quorum stops serving within about syncLimit
+    (as ZooKeeper's servers do) and so disconnects its clients before the leader on the
+    majority side expires their sessions: a client never keeps seeing its session (and an
+    ephemeral, e.g. a lock) alive on the cut-off server while the majority has already
+    deleted it and may have granted the lock to someone else."""
+    ens = netns_ens
+    net = ens.network
+    leader = ens.wait_leader()
+    victim = leader if role == "leader" else next(s for s in ens.ids if s != leader)
+    others = [s for s in ens.ids if s != victim]
+    client = kazoo_client(ens[victim].hosts, timeout=6.0)  # that server only
+    watcher = kazoo_client(ens.hosts_of(others))
+    t0 = time.monotonic()
+    events: list[tuple[float, str]] = []
+    try:
+        client.add_listener(lambda st: events.append((time.monotonic() - t0, str(st))))
+        client.create("/cut-lock", b"held", ephemeral=True)
+        net.isolate(victim)
+        t0 = time.monotonic()
+        events.clear()
+
+        def gone():
+            watcher.sync("/")
+            return watcher.exists("/cut-lock") is None
+        wait_until(gone, 40, interval=0.1, what="the majority to expire the cut-off client's session")
+        expired = time.monotonic() - t0
+        wait_until(lambda: ens.mode(victim) is None, 10, interval=0.2,
+                   what=f"the cut-off server.{victim} to stop serving ({ens.modes()})")
+        stopped = time.monotonic() - t0
+        suspended = [t for t, st in events if st == "SUSPENDED"]
+        report(capsys, f"{role} server.{victim} cut off: its client suspended at "
+                       f"{f'{suspended[0]:.2f}s' if suspended else 'never'}, session expired by the majority "
+                       f"at {expired:.2f}s, server not serving by {stopped:.2f}s")
+        assert suspended and suspended[0] < expired, (
+            f"the client of the cut-off server.{victim} was not disconnected before the "
+            f"majority expired its session ({expired:.2f}s): client events {events}")
+    finally:
+        net.heal(victim)
+        close_client(client)
+        close_client(watcher)
+    ens.wait_leader(timeout=ELECTION_MAX_S)
+    ens.wait_converged(timeout=30)
