@@ -400,7 +400,7 @@ class JavaLoad:
         return f"{out}\n--- stderr ---\n{err}"
 
     def parsed(self) -> dict:
-        """Acknowledged creates and sets, unknowns, sessions, the END line."""
+        """Acknowledged creates and sets, unknowns, (call, ack) times, sessions, END."""
         acked_creates, acked_sets, unknown_sets, ack_times = [], [], [], []
         sessions, end = [], None
         counts = Counter()
@@ -413,10 +413,10 @@ class JavaLoad:
             counts[f[0]] += 1
             if f[0] == "ACK" and f[1] == "create":
                 acked_creates.append(f[2])
-                ack_times.append(int(f[3]) / 1000.0)
+                ack_times.append((int(f[5]) / 1000.0, int(f[3]) / 1000.0))
             elif f[0] == "ACK" and f[1] == "set":
                 acked_sets.append(int(f[2]))
-                ack_times.append(int(f[3]) / 1000.0)
+                ack_times.append((int(f[5]) / 1000.0, int(f[3]) / 1000.0))
             elif f[0] == "UNKNOWN" and f[1] == "set":
                 unknown_sets.append(int(f[2]))
             elif f[0] == "SESSION":
@@ -429,7 +429,9 @@ class JavaLoad:
                 "end": end, "counts": counts}
 
     def first_ack_after(self, wall: float) -> float | None:
-        later = [t for t in self.parsed()["ack_times"] if t >= wall]
+        """When the first write invoked at or after wall (time.time()) was acknowledged.
+        (Milliseconds: a call in the same millisecond as wall counts.)"""
+        later = [ack for call, ack in self.parsed()["ack_times"] if call >= int(wall * 1000) / 1000.0]
         return min(later) if later else None
 
 

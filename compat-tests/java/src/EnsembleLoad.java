@@ -24,8 +24,8 @@ import org.apache.zookeeper.data.Stat;
  *   SESSION &lt;hex id&gt;                 the session, once connected
  *   READY                            setup done, the timed load starts
  *   STATE &lt;ms&gt; &lt;state&gt; &lt;hex id&gt;      each connection state change (Disconnected, SyncConnected, ...)
- *   ACK create &lt;path&gt; &lt;ms&gt; &lt;zxid&gt;   acknowledged (zxid: the created node's czxid)
- *   ACK set &lt;n&gt; &lt;ms&gt; &lt;zxid&gt;         acknowledged (zxid: the node's new mzxid)
+ *   ACK create &lt;path&gt; &lt;ms&gt; &lt;zxid&gt; &lt;call ms&gt;   acknowledged (zxid: the created node's czxid)
+ *   ACK set &lt;n&gt; &lt;ms&gt; &lt;zxid&gt; &lt;call ms&gt;         acknowledged (zxid: the node's new mzxid)
  *   UNKNOWN create|set &lt;arg&gt; &lt;ms&gt; &lt;code&gt;   connection loss or timeout: may or may not have happened
  *   FAIL create|set &lt;arg&gt; &lt;ms&gt; &lt;code&gt;      a definite error answer
  *   END &lt;hex id&gt; acked=&lt;n&gt; unknown=&lt;n&gt; failed=&lt;n&gt;
@@ -140,15 +140,16 @@ public class EnsembleLoad {
             boolean create = n % 2 == 1;
             String arg = create ? String.format("%s/c-%06d", prefix, n) : String.format("%06d", n);
             String op = create ? "create" : "set";
+            long call = now();
             try {
                 Stat stat = new Stat();
                 if (create) {
                     zk.create(arg, arg.getBytes(StandardCharsets.UTF_8), ZooDefs.Ids.OPEN_ACL_UNSAFE,
                             CreateMode.PERSISTENT, stat);
-                    out("ACK create " + arg + " " + now() + " " + stat.getCzxid());
+                    out("ACK create " + arg + " " + now() + " " + stat.getCzxid() + " " + call);
                 } else {
                     stat = zk.setData(key, arg.getBytes(StandardCharsets.UTF_8), -1);
-                    out("ACK set " + arg + " " + now() + " " + stat.getMzxid());
+                    out("ACK set " + arg + " " + now() + " " + stat.getMzxid() + " " + call);
                 }
                 acked++;
             } catch (KeeperException e) {
