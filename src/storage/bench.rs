@@ -144,3 +144,34 @@ fn bench_replay() {
     println!("replayed {} records in {secs:.2} s = {:.0} records/s", rec.replayed, rec.replayed as f64 / secs);
     assert_eq!(rec.state.tree.node_count(), records as usize + 3);
 }
+
+/// Figures: loading one existing snapshot, e.g. one `scripts/bench.sh --znodes` left behind.
+/// `FERROZK_BENCH_SNAPSHOT=<dir>/snapshot.<zxid>.lz4`; wall and process CPU time per load,
+/// best of `FERROZK_BENCH_ROUNDS` (default 3): on a shared machine the best is the figure.
+#[test]
+#[ignore]
+fn bench_load_snapshot_file() {
+    let Some(file) = std::env::var_os("FERROZK_BENCH_SNAPSHOT").map(std::path::PathBuf::from) else {
+        println!("FERROZK_BENCH_SNAPSHOT not set: nothing to load");
+        return;
+    };
+    let rounds: usize = std::env::var("FERROZK_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let dir = FsDir::existing(file.parent().unwrap());
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let mut best = (f64::MAX, f64::MAX);
+    for _ in 0..rounds {
+        let (wall, cpu) = (std::time::Instant::now(), process_cpu_s());
+        let state = snapshot::read_snapshot_in(&dir, name).unwrap();
+        let (wall, cpu) = (wall.elapsed().as_secs_f64(), process_cpu_s() - cpu);
+        println!("loaded {} nodes in {wall:.3} s wall, {cpu:.3} s CPU", state.tree.node_count());
+        best = (best.0.min(wall), best.1.min(cpu));
+    }
+    println!("best: {:.3} s wall, {:.3} s CPU", best.0, best.1);
+}
+
+/// User + system CPU seconds of this process so far (`/proc/self/stat`, 100 ticks/s).
+fn process_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+}

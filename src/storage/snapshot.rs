@@ -33,6 +33,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -41,7 +42,9 @@ use lz4_flex::frame::{BlockSize, FrameDecoder, FrameEncoder, FrameInfo};
 
 use super::backend::{BackendReader, BackendWriter, Dir};
 use super::StorageError;
-use crate::tree::{digest::DIGEST_VERSION, path, DataTree, Node, NodeStat};
+use crate::tree::build::PreorderBuilder;
+use crate::tree::digest::{self, DIGEST_VERSION};
+use crate::tree::{DataTree, Node, NodeStat};
 use crate::txn::State;
 
 /// Magic at the start of the (decompressed) body.
@@ -56,6 +59,13 @@ pub const FIELD_BYTES_MAX: u32 = 64 << 20;
 /// Largest ACL list accepted.
 pub const ACL_ENTRIES_MAX: u32 = 1 << 16;
 const CHUNK_BYTES: usize = 64 << 10;
+/// Nodes per message from the decoding thread to the one building the tree.
+const BATCH_NODES: usize = 4096;
+/// Messages in flight between the two (a bound on the memory between them).
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Nodes the tree's map is sized for at most before any are read: the count comes from a
+/// header not yet verified by the CRC, so a damaged one must not reserve gigabytes.
+const RESERVE_NODES_MAX: u64 = 1 << 22;
 
 /// The file name of the snapshot of the state at `zxid`.
 pub fn snapshot_name(zxid: i64) -> String {
@@ -327,7 +337,7 @@ pub struct SnapshotHeader {
 /// One node as read from a snapshot.
 #[derive(Debug, Clone)]
 pub struct SnapshotNode {
-    pub path: String,
+    pub path: Arc<str>,
     pub data: Option<Bytes>,
     pub acl: Arc<Vec<Acl>>,
     pub stat: NodeStat,
@@ -348,7 +358,10 @@ pub struct SnapshotReader {
     acls: Vec<Arc<Vec<Acl>>>,
     open_acl: Arc<Vec<Acl>>,
     nodes_left: u64,
-    prev: Prev,
+    /// The previous node's path (front coding), czxid and ctime (delta coding).
+    prev_path: Vec<u8>,
+    prev_czxid: i64,
+    prev_ctime: i64,
 }
 
 impl SnapshotReader {
@@ -374,7 +387,9 @@ impl SnapshotReader {
             acls: Vec::new(),
             open_acl: Arc::new(crate::tree::acl::open_acl_unsafe()),
             nodes_left: 0,
-            prev: Prev::default(),
+            prev_path: Vec::new(),
+            prev_czxid: 0,
+            prev_ctime: 0,
         };
         if r.take(8)? != MAGIC {
             return Err(r.bad(0, "not a ferrozk snapshot (bad magic)".into()));
@@ -522,19 +537,19 @@ impl SnapshotReader {
         Ok(Some((at, SnapshotNode { path, data, acl, stat })))
     }
 
-    fn path(&mut self, at: u64) -> Result<String, StorageError> {
+    fn path(&mut self, at: u64) -> Result<Arc<str>, StorageError> {
         let shared = self.var()?;
-        if shared > self.prev.path.len() as u64 {
+        if shared > self.prev_path.len() as u64 {
             return Err(self.bad(at, format!("path shares {shared} bytes with a shorter previous path")));
         }
         let len = self.var()?;
         let len = self.len_checked(len, "path")?;
-        let mut bytes = std::mem::take(&mut self.prev.path).into_bytes();
+        let mut bytes = std::mem::take(&mut self.prev_path);
         bytes.truncate(shared as usize);
         bytes.extend_from_slice(self.take(len)?);
-        let path = String::from_utf8(bytes).map_err(|_| self.bad(at, "path is not UTF-8".into()))?;
-        self.prev.path.clone_from(&path);
-        Ok(path)
+        self.prev_path = bytes;
+        let path = std::str::from_utf8(&self.prev_path).map_err(|_| self.bad(at, "path is not UTF-8".into()))?;
+        Ok(path.into())
     }
 
     fn stat(&mut self) -> Result<NodeStat, StorageError> {
@@ -543,9 +558,9 @@ impl SnapshotReader {
         if flags & 0x80 != 0 {
             return Err(self.bad(at, format!("unknown stat flags {flags:#04x}")));
         }
-        let czxid = self.prev.czxid.wrapping_add(self.zvar()?);
-        let ctime = self.prev.ctime.wrapping_add(self.zvar()?);
-        (self.prev.czxid, self.prev.ctime) = (czxid, ctime);
+        let czxid = self.prev_czxid.wrapping_add(self.zvar()?);
+        let ctime = self.prev_ctime.wrapping_add(self.zvar()?);
+        (self.prev_czxid, self.prev_ctime) = (czxid, ctime);
         let delta = |r: &mut Self, bit: u8, base: i64| -> Result<i64, StorageError> {
             Ok(if flags & bit != 0 { base } else { base.wrapping_add(r.zvar()?) })
         };
@@ -560,6 +575,11 @@ impl SnapshotReader {
     }
 
     fn var(&mut self) -> Result<u64, StorageError> {
+        // Fast path: the whole varint is in the buffer (all but a few per 64 KiB).
+        if let Some((v, n)) = decode_var(&self.buf[self.pos..]) {
+            self.pos += n;
+            return Ok(v);
+        }
         let at = self.offset();
         let mut v = 0u64;
         for shift in (0..70).step_by(7) {
@@ -575,7 +595,21 @@ impl SnapshotReader {
     fn zvar(&mut self) -> Result<i64, StorageError> {
         self.var().map(unzigzag)
     }
+}
 
+/// A LEB128 value at the start of `bytes` and its length, if it ends there within 10 bytes.
+fn decode_var(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &b) in bytes.iter().take(10).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+impl SnapshotReader {
     /// Checks the CRC trailer and that nothing follows it.
     fn finish(&mut self) -> Result<(), StorageError> {
         self.crc = crc32c::crc32c_append(self.crc, &self.buf[self.crc_from..self.pos]);
@@ -606,30 +640,32 @@ impl SnapshotReader {
 /// Loads and verifies a whole snapshot: CRC, tree shape (root first, parents before
 /// children, no duplicates) and digest.
 ///
+/// Two threads share the work: this one decompresses, decodes, allocates and hashes each
+/// node for the digest; a second one links them into the tree (the map inserts).
+///
 /// # Errors
 /// `Io` if the file cannot be opened; `BadSnapshot` naming the file and body offset.
 pub fn read_snapshot_in(dir: &dyn Dir, name: &str) -> Result<State, StorageError> {
     let (mut r, header, sessions) = SnapshotReader::open(dir, name)?;
-    let mut tree = DataTree::empty();
-    while let Some((at, n)) = r.next_node()? {
-        let shape_ok = if n.path == "/" {
-            tree.node_count() == 0
-        } else {
-            tree.node_count() > 0
-                && !n.path.ends_with('/')
-                && tree.get(&n.path).is_none()
-                && path::parent_of(&n.path).is_some_and(|p| tree.get(p).is_some())
-        };
-        if !shape_ok {
-            return Err(
-                r.bad(at, format!("node {:?} out of place (root first, parents before children, once each)", n.path))
-            );
-        }
-        tree.insert_raw(&n.path, Node::new(n.data, n.acl, n.stat));
-    }
-    if tree.get("/").is_none() {
-        return Err(r.bad(r.offset(), "no root node".into()));
-    }
+    let hint = r.nodes_left().min(RESERVE_NODES_MAX) as usize;
+    let (decoded, built) = std::thread::scope(|s| {
+        let (tx, rx) = sync_channel(BATCHES_IN_FLIGHT);
+        let builder = std::thread::Builder::new()
+            .name("ferrozk-snapshot-load".into())
+            .spawn_scoped(s, move || build_tree(rx, hint))
+            .map_err(|e| StorageError::io(&r.file, e))?;
+        let decoded = decode_nodes(&mut r, &tx);
+        drop(tx);
+        let built = builder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok::<_, StorageError>((decoded, built))
+    })?;
+    // The builder stops at the first node out of place, which comes before anything the
+    // decoder found later (it stops sending once the builder is gone).
+    let tree = match (built, decoded) {
+        (Err(Misplaced { at, reason }), _) => return Err(r.bad(at.unwrap_or_else(|| r.offset()), reason)),
+        (Ok(_), Err(e)) => return Err(e),
+        (Ok(tree), Ok(())) => tree,
+    };
     if header.digest_version == DIGEST_VERSION && tree.digest() != header.digest {
         return Err(
             r.bad(0, format!("tree digest {:#018x} differs from the recorded {:#018x}", tree.digest(), header.digest))
@@ -639,4 +675,48 @@ pub fn read_snapshot_in(dir: &dyn Dir, name: &str) -> Result<State, StorageError
         tracing::warn!(file = %r.file.display(), "snapshot digest version {} differs from ours ({DIGEST_VERSION}): digest not compared", header.digest_version);
     }
     Ok(State { tree, sessions, last_zxid: header.last_zxid, slot: header.slot })
+}
+
+/// A node decoded, with its body offset and digest hash.
+struct Decoded {
+    at: u64,
+    path: Arc<str>,
+    node: Arc<Node>,
+    hash: u64,
+}
+
+/// A node that cannot go where the snapshot puts it (`at` None: at the end).
+struct Misplaced {
+    at: Option<u64>,
+    reason: String,
+}
+
+/// Decodes every node into batches for [`build_tree`], until the end (CRC checked) or
+/// until the builder hangs up after an error of its own.
+fn decode_nodes(r: &mut SnapshotReader, tx: &SyncSender<Vec<Decoded>>) -> Result<(), StorageError> {
+    let mut batch = Vec::with_capacity(BATCH_NODES);
+    while let Some((at, n)) = r.next_node()? {
+        let node = Node::new(n.data, n.acl, n.stat);
+        let hash = digest::node_hash(&n.path, &node);
+        batch.push(Decoded { at, path: n.path, node: Arc::new(node), hash });
+        if batch.len() == BATCH_NODES
+            && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_NODES))).is_err()
+        {
+            return Ok(());
+        }
+    }
+    let _ = tx.send(batch);
+    Ok(())
+}
+
+fn build_tree(rx: Receiver<Vec<Decoded>>, hint: usize) -> Result<DataTree, Misplaced> {
+    let mut b = PreorderBuilder::new(hint);
+    let misplaced = |at, why| Misplaced {
+        at,
+        reason: format!("node out of place: {why} (root first, parents before children, once each)"),
+    };
+    for d in rx.into_iter().flatten() {
+        b.push(d.path, d.node, d.hash).map_err(|why| misplaced(Some(d.at), why))?;
+    }
+    b.finish().map_err(|why| misplaced(None, why))
 }

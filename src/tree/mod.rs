@@ -3,6 +3,8 @@
 //! of a change come from the stamped command being applied.
 
 pub mod acl;
+pub mod build;
+pub mod children;
 pub mod digest;
 pub mod path;
 pub mod quota;
@@ -12,6 +14,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use jute::{Acl, Stat};
+
+pub use children::{ChildName, Children};
+
+/// The path map's hasher: aHash with keys drawn at random per process. Hashing every path
+/// of a million-node tree at start-up showed SipHash as the top cost; aHash is several
+/// times faster on short keys and, being keyed, still keeps clients from choosing paths
+/// that collide (an unkeyed hash such as FxHash would let them degrade the map).
+type PathHasher = ahash::RandomState;
 
 /// Stored ephemeral owner marking a container (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -80,13 +90,13 @@ pub struct Node {
     pub data: Option<Bytes>,
     pub acl: Arc<Vec<Acl>>,
     pub stat: NodeStat,
-    pub children: BTreeSet<Box<str>>,
+    pub children: Children,
 }
 
 impl Node {
     /// A childless node (children are linked as they are inserted).
     pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, stat: NodeStat) -> Node {
-        Node { data, acl, stat, children: BTreeSet::new() }
+        Node { data, acl, stat, children: Children::default() }
     }
 
     /// The Stat clients see (`DataNode.copyStat`): derived cversion, and owner 0 for
@@ -124,7 +134,7 @@ impl Node {
 pub struct DataTree {
     /// Nodes are shared with snapshots in flight: cloning the tree copies pointers, and a
     /// node is copied only when it changes while a snapshot still holds it.
-    nodes: HashMap<Arc<str>, Arc<Node>>,
+    nodes: HashMap<Arc<str>, Arc<Node>, PathHasher>,
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
     containers: BTreeSet<Box<str>>,
     ttls: BTreeSet<Box<str>>,
@@ -169,7 +179,7 @@ impl DataTree {
     pub fn empty() -> DataTree {
         let open_acl = Arc::new(acl::open_acl_unsafe());
         DataTree {
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -184,13 +194,11 @@ impl DataTree {
     /// Visits every node parents-first (pre-order from the root), the order snapshots use
     /// so a loader can insert each node under an already-present parent.
     pub fn walk_preorder(&self, mut visit: impl FnMut(&str, &Node)) {
-        let mut stack = vec![String::from("/")];
+        let mut stack = vec!["/"];
         while let Some(p) = stack.pop() {
-            let Some(n) = self.nodes.get(p.as_str()) else { continue };
-            visit(&p, n);
-            for c in n.children.iter().rev() {
-                stack.push(child_path(&p, c));
-            }
+            let Some(n) = self.nodes.get(p) else { continue };
+            visit(p, n);
+            stack.extend(n.children.iter().rev().map(|c| &**c.path()));
         }
     }
 
@@ -201,20 +209,22 @@ impl DataTree {
     /// If the parent is not in the tree yet.
     pub fn insert_raw(&mut self, path: &str, mut node: Node) {
         node.children.clear();
-        if path != "/" {
-            let parent = path::parent_of(path).expect("absolute path");
-            let name = path::name_of(path);
+        let path: Arc<str> = path.into();
+        if &*path != "/" {
+            let parent = path::parent_of(&path).expect("absolute path");
             let p = self.nodes.get_mut(parent).unwrap_or_else(|| panic!("insert {path}: parent {parent} missing"));
-            Arc::make_mut(p).children.insert(name.into());
+            Arc::make_mut(p).children.insert(ChildName::new(path.clone()));
         }
-        if let Some(limited) = quota::limited_path(path) {
+        if let Some(limited) = quota::limited_path(&path) {
             self.quota_paths.insert(limited.to_owned());
         }
-        self.index(path, &node);
-        self.nodes.insert(path.into(), Arc::new(node));
+        let hash = digest::node_hash(&path, &node);
+        self.index(&path, &node, hash);
+        self.nodes.insert(path, Arc::new(node));
     }
 
-    fn index(&mut self, path: &str, node: &Node) {
+    /// Indexes a node and adds `hash` (its [`digest::node_hash`]) to the digest.
+    fn index(&mut self, path: &str, node: &Node, hash: u64) {
         match node.kind() {
             NodeKind::Ephemeral(s) => {
                 self.ephemerals.entry(s).or_default().insert(path.into());
@@ -227,7 +237,7 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
-        self.digest = self.digest.wrapping_add(digest::node_hash(path, node));
+        self.digest = self.digest.wrapping_add(hash);
         self.data_bytes += (path.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64;
     }
 
@@ -284,11 +294,12 @@ impl DataTree {
     pub fn create(&mut self, path: &str, data: Option<Bytes>, acl: Arc<Vec<Acl>>, owner: i64, zxid: i64, time_ms: i64) {
         assert!(!self.nodes.contains_key(path), "create {path} at {zxid:#x}: node exists");
         let parent = path::parent_of(path).expect("absolute path");
-        let name: Box<str> = path::name_of(path).into();
+        let key: Arc<str> = path.into();
+        let child = ChildName::new(key.clone());
         self.modify(parent, |p| {
             p.stat.cversion = p.stat.cversion.saturating_add(1);
             p.stat.pzxid = zxid;
-            p.children.insert(name);
+            p.children.insert(child);
         });
         let stat = NodeStat {
             czxid: zxid,
@@ -301,11 +312,11 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
-        let quota_data = data.clone();
-        let node = Node::new(data, acl, stat);
-        self.index(path, &node);
-        self.nodes.insert(path.into(), Arc::new(node));
-        self.quota_on_create(path, parent, path::name_of(path), &quota_data);
+        let node = Node::new(own_small(data), acl, stat);
+        let bytes = data_len(&node);
+        self.index(path, &node, digest::node_hash(path, &node));
+        self.nodes.insert(key, Arc::new(node));
+        self.quota_on_create(path, parent, path::name_of(path), bytes);
     }
 
     /// Removes a childless node and unlinks it from its parent (pzxid moves; the stored
@@ -324,20 +335,21 @@ impl DataTree {
             p.children.remove(name);
             p.stat.pzxid = zxid;
         });
-        self.quota_on_delete(path, parent, name, &node.data);
+        self.quota_on_delete(path, parent, name, data_len(&node));
         node
     }
 
     /// Replaces a node's data, bumping version, mzxid and mtime.
     pub fn set_data(&mut self, path: &str, data: Option<Bytes>, version: i32, zxid: i64, time_ms: i64) {
-        let new = data.clone();
+        let data = own_small(data);
+        let new = data.as_ref().map_or(0, |d| d.len() as u64);
         let old = self.modify(path, |n| {
             n.stat.version = version;
             n.stat.mzxid = zxid;
             n.stat.mtime = time_ms;
             std::mem::replace(&mut n.data, data)
         });
-        self.quota_on_set_data(path, &old, &new);
+        self.quota_on_set_data(path, old.map_or(0, |d| d.len() as u64), new);
     }
 
     /// Replaces a node's data and nothing else (the server's own upkeep of quota stats).
@@ -409,13 +421,11 @@ impl DataTree {
             return self.descendant_count("/") + 1;
         }
         let mut count = 0;
-        let mut stack = vec![path.to_owned()];
+        let mut stack = vec![path];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                for c in &n.children {
-                    count += 1;
-                    stack.push(if p == "/" { format!("/{c}") } else { format!("{p}/{c}") });
-                }
+            if let Some(n) = self.nodes.get(p) {
+                count += n.children.len();
+                stack.extend(n.children.iter().map(|c| &**c.path()));
             }
         }
         count
@@ -430,6 +440,17 @@ impl DataTree {
 /// Data bytes a node holds (0 for null data).
 fn data_len(n: &Node) -> u64 {
     n.data.as_ref().map_or(0, |d| d.len() as u64)
+}
+
+/// Data up to this size is stored in an allocation of its own.
+const DATA_OWN_BYTES_MAX: usize = 4096;
+
+/// Small data as an allocation of its own: the caller's `Bytes` is shared with the logged
+/// command, and a clone of it would keep a shared header (or, for a slice, a whole larger
+/// buffer) alive as long as the node. For the small data of most znodes the copy is cheaper
+/// than that memory; large data is kept as it is.
+fn own_small(data: Option<Bytes>) -> Option<Bytes> {
+    data.map(|d| if d.len() <= DATA_OWN_BYTES_MAX { Bytes::copy_from_slice(&d) } else { d })
 }
 
 /// Joins a parent path and a child name.
@@ -491,6 +512,30 @@ mod tests {
         t.delete("/a", 2);
         // the root's pzxid/cversion changed, so the digest differs from the fresh tree
         assert_ne!(t.digest(), d0);
+    }
+
+    /// A node is one allocation of 128 bytes with its `Arc` counts (144 with malloc's
+    /// header), for a million nodes the bulk of the tree.
+    #[test]
+    fn node_stays_small() {
+        assert!(std::mem::size_of::<Node>() <= 112, "{}", std::mem::size_of::<Node>());
+    }
+
+    #[test]
+    fn small_data_is_stored_apart_from_the_callers_buffer() {
+        let mut t = DataTree::new();
+        let acl = t.intern_acl(acl::open_acl_unsafe());
+        let before = t.approximate_data_size();
+        let request = Bytes::from(vec![7u8; 100]);
+        t.create("/a", Some(request.slice(10..20)), acl.clone(), 0, 1, 10);
+        assert_eq!(t.get("/a").unwrap().data.as_deref(), Some(&[7u8; 10][..]));
+        assert!(request.is_unique(), "the node holds no reference to the request's buffer");
+        t.set_data("/a", Some(request.slice(..50)), 1, 2, 11);
+        assert!(request.is_unique());
+        let big = Bytes::from(vec![1u8; DATA_OWN_BYTES_MAX + 1]);
+        t.set_data("/a", Some(big.clone()), 2, 3, 12);
+        assert!(!big.is_unique(), "large data is kept, not copied");
+        assert_eq!(t.approximate_data_size() - before, (2 + DATA_OWN_BYTES_MAX + 1) as u64);
     }
 
     #[test]

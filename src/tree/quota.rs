@@ -130,7 +130,7 @@ impl DataTree {
     }
 
     /// Keeps quota bookkeeping in step with a node just created under `parent`.
-    pub(super) fn quota_on_create(&mut self, p: &str, parent: &str, name: &str, data: &Option<Bytes>) {
+    pub(super) fn quota_on_create(&mut self, p: &str, parent: &str, name: &str, data_bytes: u64) {
         if parent.starts_with(QUOTA_ROOT) {
             if name == LIMIT_NODE {
                 self.quota_paths.insert(trim_quota_path(parent).to_owned());
@@ -140,24 +140,24 @@ impl DataTree {
             }
         }
         if let Some(prefix) = self.max_prefix_with_quota(p) {
-            self.update_quota_stat(&prefix, data_len(data), 1);
+            self.update_quota_stat(&prefix, data_bytes as i64, 1);
         }
     }
 
     /// Keeps quota bookkeeping in step with a node just deleted.
-    pub(super) fn quota_on_delete(&mut self, p: &str, parent: &str, name: &str, data: &Option<Bytes>) {
+    pub(super) fn quota_on_delete(&mut self, p: &str, parent: &str, name: &str, data_bytes: u64) {
         if parent.starts_with("/zookeeper") && name == LIMIT_NODE {
             self.quota_paths.remove(trim_quota_path(parent));
         }
         if let Some(prefix) = self.max_prefix_with_quota(p) {
-            self.update_quota_stat(&prefix, -data_len(data), -1);
+            self.update_quota_stat(&prefix, -(data_bytes as i64), -1);
         }
     }
 
     /// Keeps quota bookkeeping in step with a data change.
-    pub(super) fn quota_on_set_data(&mut self, p: &str, old: &Option<Bytes>, new: &Option<Bytes>) {
+    pub(super) fn quota_on_set_data(&mut self, p: &str, old_bytes: u64, new_bytes: u64) {
         if let Some(prefix) = self.max_prefix_with_quota(p) {
-            self.update_quota_stat(&prefix, data_len(new) - data_len(old), 0);
+            self.update_quota_stat(&prefix, new_bytes as i64 - old_bytes as i64, 0);
         }
     }
 

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use jute::{Acl, Field};
 
-use crate::tree::{acl, child_path, DataTree, Node, NodeKind, NodeStat, CONTAINER_OWNER, TTL_MASK, TTL_MAX_MS};
+use crate::tree::{
+    acl, child_path, ChildName, DataTree, Node, NodeKind, NodeStat, CONTAINER_OWNER, TTL_MASK, TTL_MAX_MS,
+};
 use crate::txn::State;
 
 /// The digest layout this module computes (`DigestCalculator.DIGEST_VERSION`).
@@ -248,7 +250,7 @@ impl ZkState {
     pub fn insert_loaded(&mut self, path: &str, node: Node) -> Result<(), String> {
         if path != "/" {
             let parent = parent_of(path).ok_or_else(|| format!("node path {path:?} has no parent"))?;
-            let name: Box<str> = name_of(path).into();
+            let name = ChildName::new(path.into());
             let Some(p) = self.nodes.get_mut(parent) else {
                 return Err(format!("node {path:?} comes before its parent {parent:?}"));
             };
@@ -416,7 +418,7 @@ impl ZkState {
             return Err(Failure::NodeExists);
         }
         let cv = if parent_cversion == -1 { parent_cv.wrapping_add(1) } else { parent_cversion };
-        let name: Box<str> = name_of(path).into();
+        let name = ChildName::new(path.into());
         self.modify(parent, |p| {
             // Only upwards: replaying a create whose node the fuzzy snapshot already saw
             // deleted must not move the counter or pzxid back.
