@@ -640,8 +640,9 @@ impl SnapshotReader {
 /// Loads and verifies a whole snapshot: CRC, tree shape (root first, parents before
 /// children, no duplicates) and digest.
 ///
-/// Two threads share the work: this one decompresses, decodes, allocates and hashes each
-/// node for the digest; a second one links them into the tree (the map inserts).
+/// Two threads share the work: this one decompresses, decodes and hashes each node for the
+/// digest; a second one links them into the tree (allocation, the map inserts), which
+/// measured about as long.
 ///
 /// # Errors
 /// `Io` if the file cannot be opened; `BadSnapshot` naming the file and body offset.
@@ -681,7 +682,7 @@ pub fn read_snapshot_in(dir: &dyn Dir, name: &str) -> Result<State, StorageError
 struct Decoded {
     at: u64,
     path: Arc<str>,
-    node: Arc<Node>,
+    node: Node,
     hash: u64,
 }
 
@@ -698,7 +699,7 @@ fn decode_nodes(r: &mut SnapshotReader, tx: &SyncSender<Vec<Decoded>>) -> Result
     while let Some((at, n)) = r.next_node()? {
         let node = Node::new(n.data, n.acl, n.stat);
         let hash = digest::node_hash(&n.path, &node);
-        batch.push(Decoded { at, path: n.path, node: Arc::new(node), hash });
+        batch.push(Decoded { at, path: n.path, node, hash });
         if batch.len() == BATCH_NODES
             && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH_NODES))).is_err()
         {
@@ -716,7 +717,7 @@ fn build_tree(rx: Receiver<Vec<Decoded>>, hint: usize) -> Result<DataTree, Mispl
         reason: format!("node out of place: {why} (root first, parents before children, once each)"),
     };
     for d in rx.into_iter().flatten() {
-        b.push(d.path, d.node, d.hash).map_err(|why| misplaced(Some(d.at), why))?;
+        b.push(d.path, Arc::new(d.node), d.hash).map_err(|why| misplaced(Some(d.at), why))?;
     }
     b.finish().map_err(|why| misplaced(None, why))
 }

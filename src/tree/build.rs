@@ -79,7 +79,7 @@ impl PreorderBuilder {
     fn close(&mut self) -> Result<(), String> {
         let Open { path, mut node, children } = self.open.pop().expect("an open node");
         if !children.is_empty() {
-            let children = Children::from_vec(children).map_err(|d| format!("{:?} is listed twice", d.0))?;
+            let children = Children::from_vec(children).map_err(|_| format!("{path:?} lists a child twice"))?;
             Arc::get_mut(&mut node).expect("a node not shared yet").children = children;
         }
         if self.tree.nodes.insert(path.clone(), node).is_some() {

@@ -89,26 +89,26 @@ impl fmt::Debug for ChildName {
 pub struct Children(Option<Box<BTreeSet<ChildName>>>);
 
 /// Two entries of one parent carry the same name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DuplicateChild(pub Arc<str>);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateChild;
 
 impl Children {
     /// Builds the set from entries of one parent, in any order (in name order, as a
     /// snapshot lists them, it costs one pass).
     ///
     /// # Errors
-    /// The path of a child listed twice.
-    pub fn from_vec(mut entries: Vec<ChildName>) -> Result<Children, DuplicateChild> {
+    /// If two entries are the same child.
+    pub fn from_vec(entries: Vec<ChildName>) -> Result<Children, DuplicateChild> {
         if entries.is_empty() {
             return Ok(Children(None));
         }
-        if !entries.windows(2).all(|w| w[0] < w[1]) {
-            entries.sort_unstable();
-            if let Some(w) = entries.windows(2).find(|w| w[0] == w[1]) {
-                return Err(DuplicateChild(w[1].0.clone()));
-            }
+        let count = entries.len();
+        // Sorting sorted entries costs one pass; duplicates are merged, so they show in the count.
+        let set: BTreeSet<ChildName> = entries.into_iter().collect();
+        if set.len() != count {
+            return Err(DuplicateChild);
         }
-        Ok(Children(Some(Box::new(entries.into_iter().collect()))))
+        Ok(Children(Some(Box::new(set))))
     }
 
     /// Number of children.
@@ -172,5 +172,41 @@ impl IntoIterator for Children {
     type IntoIter = std::iter::Flatten<std::option::IntoIter<BTreeSet<ChildName>>>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.map(|b| *b).into_iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child(path: &str) -> ChildName {
+        ChildName::new(path.into())
+    }
+
+    #[test]
+    fn entries_show_and_look_up_by_name() {
+        let mut c = Children::default();
+        assert!(c.is_empty());
+        assert!(c.insert(child("/p/b")));
+        assert!(c.insert(child("/p/a")));
+        assert!(!c.insert(child("/p/a")), "a name is there once");
+        assert_eq!(c.len(), 2);
+        assert!(c.contains("a") && !c.contains("/p/a"));
+        let names: Vec<String> = c.iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(&**c.iter().next().unwrap().path(), "/p/a");
+        assert_eq!(format!("{c:?}"), r#"{"a", "b"}"#);
+        assert!(c.remove("a") && !c.remove("a"));
+        assert!(c.remove("b"));
+        assert!(c.is_empty() && c.0.is_none(), "an emptied set is dropped");
+        assert_eq!(child("/x").name(), "x");
+    }
+
+    #[test]
+    fn from_vec_sorts_and_refuses_duplicates() {
+        let c = Children::from_vec(vec![child("/b"), child("/a"), child("/c")]).unwrap();
+        assert_eq!(c.iter().map(|n| n.name()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(Children::from_vec(vec![child("/a"), child("/b"), child("/a")]), Err(DuplicateChild));
+        assert!(Children::from_vec(Vec::new()).unwrap().is_empty());
     }
 }
