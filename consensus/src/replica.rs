@@ -431,14 +431,16 @@ impl Replica {
     }
 
     /// The host saw its link to the leader break (connection refused or reset, as when the
-    /// leader's process died): start an election within a few ticks instead of waiting out
-    /// `syncLimit`. Only timing changes, so safety does not depend on the host being right;
-    /// the jitter keeps the surviving followers from campaigning on the same tick.
+    /// leader's process died): ask for pre-votes now instead of waiting out `syncLimit`.
+    /// Voters that saw the same break (or have not heard the leader for two heartbeats) say
+    /// yes; one that still hears the leader says no, so a false alarm deposes no one. If
+    /// two followers campaign at once, the higher ballot wins phase 1 in one round. Only
+    /// timing changes, so safety does not depend on the host being right.
     pub fn leader_unreachable(&mut self) {
-        if matches!(self.role, Role::Follower) && self.leader.is_some() {
-            let soon = 1 + self.rng.below(u64::from(self.cfg.heartbeat_ticks.max(1)) * 3) as u32;
-            self.idle_ticks = self.idle_ticks.max(self.election_ticks.saturating_sub(soon));
+        if matches!(self.role, Role::Follower) && self.leader.is_some() && self.prevote.is_none() {
             self.leader_suspect = true;
+            self.start_pre_vote();
+            self.drain_loopback();
         }
     }
 

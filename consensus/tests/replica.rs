@@ -422,3 +422,19 @@ fn an_observer_forgets_a_leader_it_has_not_heard_for_sync_limit_ticks() {
     assert_eq!(r.status().role, RoleKind::Observer);
     drain(&mut r);
 }
+
+#[test]
+fn a_broken_link_to_the_leader_starts_a_pre_vote_at_once() {
+    // The host saw the leader's connection reset: ask now rather than after syncLimit; a
+    // voter that saw the same break grants at once, one that still hears the leader refuses.
+    let mut r = Replica::new(config(2));
+    r.step(s(1), Message::Heartbeat { ballot: b(3, 1), commit: 0, seq: 1 });
+    drain(&mut r);
+    r.leader_unreachable();
+    let a = r.take_actions();
+    assert_eq!(pre_vote_ballot(&a.send), Some(b(4, 2)));
+    assert_eq!(r.status().leader, None);
+    r.step(s(3), Message::PreVote { ballot: b(6, 3), commit: 0 });
+    let a = r.take_actions();
+    assert_eq!(a.send, vec![to(3, Message::PreVoteReply { ballot: b(6, 3), granted: true, promised: b(3, 1) })]);
+}
