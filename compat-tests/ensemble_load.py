@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
     BadVersionError,
@@ -73,6 +74,14 @@ class Clients:
     def close_all(self):
         for zk in self.made:
             close_client(zk)
+
+
+@pytest.fixture
+def clients():
+    """kazoo clients a test opens; all closed when it ends."""
+    c = Clients()
+    yield c
+    c.close_all()
 
 
 def synced_get(zk: KazooClient, path: str, timeout: float = 20.0):

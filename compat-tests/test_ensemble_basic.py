@@ -21,10 +21,10 @@ from kazoo.protocol.states import EventType, KazooState
 
 import rawzk
 import zkharness
-from ensemble_load import LONG, Clients, close_client, kazoo_client, synced_get
+from ensemble_load import LONG, clients, close_client, kazoo_client, synced_get  # noqa: F401 - clients is a fixture
 from rawzk import CLOSE_SESSION, CREATE, EXISTS, GET_DATA, SET_DATA, RawClient, boolean, buf, \
     create_body, i32, string
-from zkharness import REPO, Ensemble, free_ports, four_letter, wait_until
+from zkharness import Ensemble, REPO, four_letter, free_ports, running_ensemble, wait_until
 
 EPHEMERAL = 1
 SESSION_MOVED = -118
@@ -33,20 +33,8 @@ SESSION_MOVED = -118
 @pytest.fixture(scope="module")
 def ens(tmp_path_factory, request):
     e = Ensemble(tmp_path_factory.mktemp("ensemble-basic"), voters=3)
-    request.module._server_under_test = e  # conftest shows its log tails on a failure
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture
-def clients():
-    c = Clients()
-    yield c
-    c.close_all()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import history
 from ensemble_load import LONG, Load, close_client, kazoo_client
 from rawzk import CREATE, RawClient, create_body
 from test_java import RUN_JARS, classpath, java_classes  # noqa: F401 - a fixture
-from zkharness import Ensemble, wait_until
+from zkharness import Ensemble, running_ensemble, wait_until
 
 ROUNDS = 3 if LONG else 1
 EPHEMERAL = 1
@@ -32,13 +32,8 @@ pytestmark = pytest.mark.skipif(not history.can_check(),
 @pytest.fixture
 def ens(tmp_path, request):
     e = Ensemble(tmp_path / "ens", voters=3)
-    request.module._server_under_test = e  # conftest shows its log tails on a failure
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
 
 
 @pytest.fixture

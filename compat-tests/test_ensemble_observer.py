@@ -14,9 +14,9 @@ from kazoo.exceptions import ConnectionLoss, SessionExpiredError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import EventType, KazooState
 
-from ensemble_load import Clients, close_client, kazoo_client, synced_get
+from ensemble_load import clients, close_client, kazoo_client, synced_get  # noqa: F401 - clients is a fixture
 import zkharness
-from zkharness import Ensemble, wait_until
+from zkharness import Ensemble, running_ensemble, wait_until
 
 OBSERVER = 4
 
@@ -24,20 +24,8 @@ OBSERVER = 4
 @pytest.fixture
 def ens(tmp_path, request):
     e = Ensemble(tmp_path / "ens", voters=3, observers=1)
-    request.module._server_under_test = e  # conftest shows its log tails on a failure
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
-
-
-@pytest.fixture
-def clients():
-    c = Clients()
-    yield c
-    c.close_all()
 
 
 def test_observer_serves_reads_forwards_writes_and_fires_watches(ens, clients):

@@ -27,7 +27,7 @@ from ensemble_load import LONG, Load, close_client, kazoo_client
 from kazoo.handlers.threading import KazooTimeoutError
 from rawzk import GET_DATA, SET_DATA, SYNC, RawClient, boolean, buf, i32, string
 import zkharness
-from zkharness import Ensemble, NetnsNetwork, wait_until
+from zkharness import Ensemble, NetnsNetwork, running_ensemble, wait_until
 
 ELECTION_MAX_S = 25.0
 ROUNDS = 3 if LONG else 1
@@ -247,12 +247,8 @@ def setup_probe_key(ens: Ensemble, load: Load):
 def ens(tmp_path, request):
     e = Ensemble(tmp_path / "ens", voters=3)
     request.module._server_under_test = e
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
 
 
 @pytest.mark.xfail(zkharness.target() == "zookeeper", strict=False, reason=(
@@ -286,12 +282,8 @@ def netns_ens(tmp_path, request):
         pytest.skip(f"cannot set up network namespaces: {exc}")
     e = Ensemble(tmp_path / "ens", voters=3, network=net)
     request.module._server_under_test = e
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
         net.teardown()
 
 

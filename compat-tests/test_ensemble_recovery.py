@@ -14,7 +14,7 @@ from kazoo.exceptions import NodeExistsError
 
 from ensemble_load import LONG, Clients, assert_present_everywhere, close_client, kazoo_client, \
     synced_get
-from zkharness import Ensemble, wait_until
+from zkharness import Ensemble, running_ensemble, wait_until
 
 SNAP_COUNT = 100
 ZNODES = 1200
@@ -41,23 +41,15 @@ def make_ensemble(tmp_path, request, **kwargs) -> Ensemble:
 @pytest.fixture
 def snap_ens(tmp_path, request):
     e = make_ensemble(tmp_path, request, extra_cfg={"snapCount": str(SNAP_COUNT)})
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
 
 
 @pytest.fixture
 def ens(tmp_path, request):
     e = make_ensemble(tmp_path, request)
-    try:
-        e.start()
-        e.wait_leader()
+    with running_ensemble(e, request):
         yield e
-    finally:
-        e.stop()
 
 
 def create_many(zk, parent: str, count: int, start: int = 0, size: int = 20):

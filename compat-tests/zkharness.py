@@ -12,6 +12,7 @@ stopped by its own PID (SIGTERM, then SIGKILL after a grace period).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -626,6 +627,19 @@ class Member:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def running_ensemble(ens, request):
+    """Starts `ens` and waits for a leader; stops it whatever happens. The test module
+    remembers it, so conftest shows its servers' log tails on a failure."""
+    request.module._server_under_test = ens
+    try:
+        ens.start()
+        ens.wait_leader()
+        yield ens
+    finally:
+        ens.stop()
 
 
 class Ensemble:
