@@ -778,16 +778,21 @@ class Ensemble:
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; modes {self.modes()}\n{self.log_tail(ids=ids)}") from None
 
+    @staticmethod
+    def _signal(m, sig):
+        """Sends sig to a member's process if it is still running."""
+        if m.proc is not None and m.proc.poll() is None:
+            try:
+                os.kill(m.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
     def kill(self, sid: int):
         """kill -9 server sid and reap it."""
         m = self.members[sid]
         if m.proc is None:
             return
-        if m.proc.poll() is None:
-            try:
-                os.kill(m.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self._signal(m, signal.SIGKILL)
         m.proc.wait(timeout=STOP_GRACE_S)
         self._forget(m)
 
@@ -795,12 +800,7 @@ class Ensemble:
         """kill -9 several servers at once (all signalled before any is reaped)."""
         ids = list(ids)
         for sid in ids:
-            m = self.members[sid]
-            if m.proc is not None and m.proc.poll() is None:
-                try:
-                    os.kill(m.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self._signal(self.members[sid], signal.SIGKILL)
         for sid in ids:
             self.kill(sid)
 

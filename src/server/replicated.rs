@@ -85,7 +85,7 @@ impl Replicated {
 
     /// The ensemble's `mntr` gauges: `zk_peer_state` everywhere, and on the leader what
     /// ZooKeeper 3.8 prints there (plus `zk_followers`, which older versions printed).
-    pub fn leader_metrics(&self, sync_limit_ticks: u64) -> Vec<(String, MetricValue)> {
+    pub fn mntr_metrics(&self, sync_limit_ticks: u64) -> Vec<(String, MetricValue)> {
         let peer_state = match (self.replica.status().role, self.leader) {
             (_, None) => "looking",
             (RoleKind::Leader, _) => "leading - broadcast",
@@ -143,7 +143,7 @@ impl Driver {
         codec::encode(txn, &mut buf);
         let Some(r) = self.replicated() else { return };
         if r.is_leader() {
-            r.backlog.push_back(buf.to_vec());
+            r.backlog.push_back(Vec::from(buf));
         } else if r.leader.is_some() {
             r.forward.push(buf.freeze());
         } else {
@@ -218,7 +218,7 @@ impl Driver {
             PeerEvent::Frame { from, frame: PeerFrame::Paxos(msg) } => r.replica.step(from, msg),
             PeerEvent::Frame { from, frame: PeerFrame::Forward(cmds) } => {
                 if r.is_leader() {
-                    r.backlog.extend(cmds.into_iter().map(|c| c.to_vec()));
+                    r.backlog.extend(cmds.into_iter().map(Vec::from));
                 } else {
                     debug!(peer = %from, n = cmds.len(), "forwarded commands reached a non-leader; dropped");
                 }

@@ -240,7 +240,7 @@ impl Driver {
             serving: self.serving(),
             metrics: match &self.log {
                 Log::Replicated(r) => {
-                    r.leader_metrics(u64::from(self.config.sync_limit * crate::ensemble::TICKS_PER_TICK_TIME))
+                    r.mntr_metrics(u64::from(self.config.sync_limit * crate::ensemble::TICKS_PER_TICK_TIME))
                 }
                 _ => Vec::new(),
             },
