@@ -123,9 +123,26 @@ free_port() {
     die "no free port found"
 }
 
+# Apache ZooKeeper from Debian's package, installed when missing (as scripts/test.sh does).
+ensure_zookeeper() {
+    [ -r /usr/share/java/zookeeper.jar ] && return 0
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo > /dev/null || die "Apache ZooKeeper is not installed; run as root: apt-get install -y zookeeper"
+        sudo=sudo
+    fi
+    log "apt-get install zookeeper (the server to compare with)"
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends zookeeper > "$OUT/apt.log" 2>&1; then
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q >> "$OUT/apt.log" 2>&1
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends zookeeper >> "$OUT/apt.log" 2>&1 \
+            || { tail -20 "$OUT/apt.log" >&2; die "apt-get install zookeeper failed"; }
+    fi
+}
+
 # What Debian's zkServer.sh would run: zkEnv.sh's JAVA, CLASSPATH and JVMFLAGS, the flags
 # zkServer.sh adds (heap dump and kill on OOM; local-only JMX as JMXLOCALONLY=true says).
 zk_env() {
+    ensure_zookeeper
     local env=/usr/share/zookeeper/bin/zkEnv.sh
     if [ -r "$env" ]; then
         # shellcheck disable=SC1090
@@ -177,13 +194,27 @@ start_server() { # name
     STARTED+=("${PID[$name]}")
 }
 
-# Milliseconds until the server serves a session (bounded by 600 s).
+# Milliseconds until the server serves a session (bounded by 600 s); fails at once when
+# the server process exits before it serves.
 wait_serving() { # name
-    local name="$1" ms
-    if ! ms=$("$BENCH_BIN" wait --server "127.0.0.1:${PORT[$name]}" --timeout-s 600); then
+    local name="$1" ms waiter
+    "$BENCH_BIN" wait --server "127.0.0.1:${PORT[$name]}" --timeout-s 600 > "$OUT/.wait-$name" &
+    waiter=$!
+    while kill -0 "$waiter" 2>/dev/null; do
+        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+            kill "$waiter" 2>/dev/null || true
+            wait "$waiter" 2>/dev/null || true
+            tail -30 "${DIR[$name]}/server.log" >&2 || true
+            die "$name exited before it served; see ${DIR[$name]}/server.log"
+        fi
+        sleep 0.05
+    done
+    if ! wait "$waiter"; then
         tail -30 "${DIR[$name]}/server.log" >&2 || true
         die "$name did not start serving"
     fi
+    ms=$(cat "$OUT/.wait-$name")
+    rm -f "$OUT/.wait-$name"
     kill -0 "${PID[$name]}" 2>/dev/null || die "$name exited; see ${DIR[$name]}/server.log"
     echo "$ms"
 }

@@ -29,7 +29,7 @@ use tracing::{error, info, warn};
 use crate::server::driver::DriverMsg;
 use crate::storage::backend::{Dir, FsDir};
 use crate::storage::segment::{self, HeaderFault, SegmentReader, Step, Tail, HEADER_BYTES};
-use crate::storage::{snapshot, StorageError, StorageOptions, Wal, WalOptions};
+use crate::storage::{snapshot, SnapshotTicket, StorageError, StorageOptions, Wal, WalOptions};
 use crate::txn::State;
 
 /// Subdirectory of `<dataLogDir>/ferrozk/` holding the consensus log.
@@ -42,7 +42,7 @@ pub enum StoreCmd {
     /// Append a batch's entries and hard state; answered with `DriverMsg::Persisted`.
     Persist { token: u64, entries: Vec<LogEntry>, hard_state: Option<HardState> },
     /// Write a snapshot of this (applied) state, then let the driver compact the log.
-    Snapshot(Box<State>),
+    Snapshot(Box<State>, SnapshotTicket),
     /// Encode a snapshot of this state for a peer too far behind the log.
     ForPeer { to: ServerId, state: Box<State> },
     /// The snapshot thread finished writing the snapshot at this point.
@@ -290,7 +290,6 @@ struct Store {
     /// The next record opens a new segment.
     segment_pending: bool,
     scratch: Vec<u8>,
-    snapshotting: bool,
 }
 
 impl Store {
@@ -362,7 +361,6 @@ pub fn start(
         segments: rec.segments,
         segment_pending: true,
         scratch: Vec::new(),
-        snapshotting: false,
     };
     // The new segment opens with the hard state, so purging older ones never loses it.
     store.append_hard_state(rec.replica.hard_state);
@@ -396,18 +394,12 @@ fn run(
                     }
                     token = Some(t);
                 }
-                StoreCmd::Snapshot(state) => {
-                    if store.snapshotting {
-                        info!("a snapshot is still being written; skipping this one");
-                        continue;
-                    }
-                    store.snapshotting = true;
+                StoreCmd::Snapshot(state, ticket) => {
                     must(store.wal.sync());
                     store.roll();
-                    spawn_snapshot(store.opts.clone(), state, own.clone());
+                    spawn_snapshot(store.opts.clone(), state, ticket, own.clone());
                 }
                 StoreCmd::SnapshotWritten(meta) => {
-                    store.snapshotting = false;
                     store.purge_through(meta.slot);
                     if driver.blocking_send(DriverMsg::SnapshotTaken(meta)).is_err() {
                         return;
@@ -425,7 +417,12 @@ fn run(
     }
 }
 
-fn spawn_snapshot(opts: Arc<StorageOptions>, state: Box<State>, own: mpsc::UnboundedSender<StoreCmd>) {
+fn spawn_snapshot(
+    opts: Arc<StorageOptions>,
+    state: Box<State>,
+    ticket: SnapshotTicket,
+    own: mpsc::UnboundedSender<StoreCmd>,
+) {
     let spawned = thread::Builder::new().name("ferrozk-snapshot".into()).spawn(move || {
         let meta = SnapshotMeta { slot: state.slot, last_zxid: Zxid(state.last_zxid as u64) };
         match crate::storage::write_snapshot(&opts, &state) {
@@ -437,7 +434,10 @@ fn spawn_snapshot(opts: Arc<StorageOptions>, state: Box<State>, own: mpsc::Unbou
             }
             Err(e) => error!("snapshot at {:#x} failed: {e}", state.last_zxid),
         }
+        drop(state);
         let _ = own.send(StoreCmd::SnapshotWritten(meta));
+        // After the notice: the next snapshot's command queues behind it.
+        drop(ticket);
     });
     if spawned.is_err() {
         error!("cannot start the snapshot thread");
@@ -520,7 +520,6 @@ mod tests {
             segments: rec.segments,
             segment_pending: true,
             scratch: Vec::new(),
-            snapshotting: false,
         };
         let b = Ballot { epoch: 1, id: ServerId(1) };
         for slot in 1..=3 {

@@ -20,6 +20,7 @@ use super::request::Request;
 use super::ConnId;
 use crate::ensemble::store::StoreCmd;
 use crate::session;
+use crate::storage::gate::{self, SnapshotTicket};
 use crate::tree::acl;
 use crate::txn::{apply, Applied, OpResult, State, Txn, TxnOp};
 
@@ -62,8 +63,9 @@ pub(super) enum AfterWrite {
 pub enum StorageCmd {
     /// Append one stamped command; the thread answers with `DriverMsg::Durable`.
     Append(Arc<Txn>),
-    /// Take a snapshot of this state (a consistent copy) and start a new log segment.
-    Snapshot(Box<State>),
+    /// Take a snapshot of this state (a consistent copy) and start a new log segment; the
+    /// ticket is dropped once the snapshot is written or given up.
+    Snapshot(Box<State>, SnapshotTicket),
 }
 
 /// Where stamped commands go before they are applied.
@@ -243,27 +245,40 @@ impl Driver {
         self.send_snapshot_cmd();
     }
 
+    /// Copies the state for a snapshot unless one is still being written: then neither the
+    /// copy nor freeing it later is paid for (on a large tree both are tens of ms).
     fn send_snapshot_cmd(&self) {
+        if matches!(self.log, Log::Memory) {
+            return;
+        }
+        let Some(ticket) = self.snapshots.try_begin() else {
+            tracing::info!(
+                zxid = format_args!("{:#x}", self.state.last_zxid),
+                "too busy to snapshot (the last one is still being written); skipping"
+            );
+            return;
+        };
+        let state = Box::new(self.state.clone());
         match &self.log {
             Log::Durable(tx) => {
-                let _ = tx.send(StorageCmd::Snapshot(Box::new(self.state.clone())));
+                let _ = tx.send(StorageCmd::Snapshot(state, ticket));
             }
             Log::Replicated(r) => {
-                let _ = r.store.send(StoreCmd::Snapshot(Box::new(self.state.clone())));
+                let _ = r.store.send(StoreCmd::Snapshot(state, ticket));
             }
             Log::Memory => {}
         }
     }
 
-    /// Every `snapCount` applied commands (ZooKeeper randomises between half and all of it
-    /// so an ensemble's servers do not snapshot together), hand a copy to the storage thread.
+    /// After a random number of applied commands between half and all of `snapCount`
+    /// (ZooKeeper's `randRoll`, so an ensemble's servers do not snapshot together), hand a
+    /// copy to the storage thread.
     pub(super) fn maybe_snapshot(&mut self) {
         if self.since_snapshot < self.snapshot_after || matches!(self.log, Log::Memory) {
             return;
         }
         self.since_snapshot = 0;
-        let half = (self.config.snap_count / 2).max(1);
-        self.snapshot_after = half + (self.state.last_zxid as u64 % half);
+        self.snapshot_after = gate::next_interval(self.config.snap_count, &self.snapshot_random, self.state.last_zxid);
         self.send_snapshot_cmd();
     }
 }

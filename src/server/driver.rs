@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::ensemble::peer::PeerEvent;
 use crate::sasl::{DigestMd5Server, SaslUsers};
 use crate::session::{self, ExpiryTracker};
+use crate::storage::gate::{self, SnapshotGate};
 use crate::tree::{DataTree, NodeKind};
 use crate::txn::stamp::{StampRules, Stamper};
 use crate::txn::{State, TxnOp};
@@ -137,6 +138,10 @@ pub struct Driver {
     pub(super) unapplied: Unapplied,
     pub(super) since_snapshot: u64,
     pub(super) snapshot_after: u64,
+    /// Open unless a snapshot is being written.
+    pub(super) snapshots: SnapshotGate,
+    /// Draws the commands between snapshots.
+    pub(super) snapshot_random: std::collections::hash_map::RandomState,
     /// DIGEST-MD5 users from the JAAS file; `None` when SASL is not configured.
     pub(super) sasl_users: Option<Arc<SaslUsers>>,
 }
@@ -152,6 +157,8 @@ impl Driver {
         state.tree.set_enforce_quota(config.enforce_quota);
         let rules = StampRules { extended_types_enabled: config.extended_types_enabled };
         let tick = config.tick_time_ms;
+        let snapshot_random = std::collections::hash_map::RandomState::new();
+        let snapshot_after = gate::next_interval(config.snap_count, &snapshot_random, state.last_zxid);
         Driver {
             stamper: Stamper::new(state.last_zxid, rules),
             expiry: recovered_sessions(&state, tick, now_ms()),
@@ -165,7 +172,9 @@ impl Driver {
             log,
             unapplied: Unapplied::new(),
             since_snapshot: 0,
-            snapshot_after: config.snap_count.max(1),
+            snapshot_after,
+            snapshots: SnapshotGate::default(),
+            snapshot_random,
             sasl_users: None,
             config,
         }

@@ -3,7 +3,6 @@
 //! with one fsync, and tells the driver how far the log is durable. Snapshots are written
 //! on their own thread from a consistent copy of the state, so writes never stop for them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -13,7 +12,7 @@ use tracing::{error, info, warn};
 use super::commit::{Log, StorageCmd};
 use super::driver::DriverMsg;
 use crate::config::Config;
-use crate::storage::{self, RecoveryMode, StorageError, StorageOptions, Wal};
+use crate::storage::{self, RecoveryMode, SnapshotGate, SnapshotTicket, StorageError, StorageOptions, Wal};
 use crate::txn::State;
 
 /// Commands the thread takes in one group commit at most (bounds one batch's memory).
@@ -59,7 +58,10 @@ pub fn start(
     let (tx, rx) = mpsc::unbounded_channel();
     if recovered.replayed > 0 {
         // As ZooKeeper does after replaying: the next start need not replay this again.
-        let _ = tx.send(StorageCmd::Snapshot(Box::new(recovered.state.clone())));
+        // Its own gate: the driver does not exist yet, and a second snapshot beside this
+        // one would only write another file.
+        let ticket = SnapshotGate::default().try_begin().expect("a new gate is open");
+        let _ = tx.send(StorageCmd::Snapshot(Box::new(recovered.state.clone()), ticket));
     }
     thread::Builder::new()
         .name("ferrozk-log".into())
@@ -75,7 +77,6 @@ fn run(
     driver: mpsc::Sender<DriverMsg>,
 ) {
     let opts = Arc::new(opts);
-    let snapshotting = Arc::new(AtomicBool::new(false));
     let mut last = wal.last_zxid();
     let mut batch = Vec::new();
     while let Some(first) = rx.blocking_recv() {
@@ -92,10 +93,10 @@ fn run(
                     must(wal.append(&txn));
                     last = txn.zxid;
                 }
-                StorageCmd::Snapshot(state) => {
+                StorageCmd::Snapshot(state, ticket) => {
                     must(wal.sync());
                     must(wal.roll());
-                    start_snapshot(&opts, &snapshotting, state);
+                    start_snapshot(&opts, state, ticket);
                 }
             }
         }
@@ -114,13 +115,8 @@ fn must(r: Result<(), StorageError>) {
     }
 }
 
-fn start_snapshot(opts: &Arc<StorageOptions>, busy: &Arc<AtomicBool>, state: Box<State>) {
-    if busy.swap(true, Ordering::AcqRel) {
-        info!("a snapshot is still being written; skipping this one");
-        return;
-    }
+fn start_snapshot(opts: &Arc<StorageOptions>, state: Box<State>, ticket: SnapshotTicket) {
     let opts = opts.clone();
-    let busy = busy.clone();
     let spawned = thread::Builder::new().name("ferrozk-snapshot".into()).spawn(move || {
         let zxid = state.last_zxid;
         match storage::write_snapshot(&opts, &state) {
@@ -133,7 +129,9 @@ fn start_snapshot(opts: &Arc<StorageOptions>, busy: &Arc<AtomicBool>, state: Box
             }
             Err(e) => error!("snapshot at {zxid:#x} failed: {e}"),
         }
-        busy.store(false, Ordering::Release);
+        // Free the copy before the next one may be taken.
+        drop(state);
+        drop(ticket);
     });
     if spawned.is_err() {
         error!("cannot start the snapshot thread");

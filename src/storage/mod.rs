@@ -19,7 +19,8 @@
 //! # The write path
 //! The driver [`Wal::append`]s each stamped command, then calls [`Wal::sync`] once for the
 //! whole batch (group commit) and replies only after it returns. Every `snapCount`
-//! commands it clones the state, hands the clone to a thread that runs
+//! commands (randomised as ZooKeeper does; skipped while the last snapshot is still being
+//! written, see [`gate`]) it clones the state, hands the clone to a thread that runs
 //! [`write_snapshot`], calls [`Wal::roll`] so the next records go to a new segment, and
 //! later [`purge`]s what the retained snapshots no longer need.
 //!
@@ -28,6 +29,7 @@
 //! [`Wal::open`] then continues in a new segment.
 
 pub mod backend;
+pub mod gate;
 pub mod purge;
 pub mod recovery;
 pub mod segment;
@@ -47,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use backend::{Backend, Dir, FsDir};
+pub use gate::{SnapshotGate, SnapshotTicket};
 pub use purge::PurgeReport;
 pub use wal::{Wal, WalOptions};
 
