@@ -275,16 +275,35 @@ impl<'a> PageReader<'a> {
     }
 }
 
+/// A snapshot writer syncs after this many bytes. Left to the end, a large snapshot's
+/// dirty pages go to the disk in one burst that the write-ahead log's next fsync queues
+/// behind (90 ms on this machine with a 700k-node tree); paced, the log waits for one
+/// slice at most.
+const WRITE_BACK_BYTES: u64 = 4 << 20;
+
 /// Sequential `io::Write` over a backend, buffered, for streaming a snapshot.
 pub(crate) struct BackendWriter {
     backend: Box<dyn Backend>,
     offset: u64,
     buf: Vec<u8>,
+    /// Bytes written since the last sync.
+    unsynced: u64,
 }
 
 impl BackendWriter {
     pub(crate) fn new(backend: Box<dyn Backend>) -> BackendWriter {
-        BackendWriter { backend, offset: 0, buf: Vec::with_capacity(WINDOW_BYTES) }
+        BackendWriter { backend, offset: 0, buf: Vec::with_capacity(WINDOW_BYTES), unsynced: 0 }
+    }
+
+    fn write_at_offset(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.backend.write_at(self.offset, bytes)?;
+        self.offset += bytes.len() as u64;
+        self.unsynced += bytes.len() as u64;
+        if self.unsynced >= WRITE_BACK_BYTES {
+            self.backend.sync()?;
+            self.unsynced = 0;
+        }
+        Ok(())
     }
 
     /// Writes out the buffer and makes the file durable.
@@ -300,8 +319,7 @@ impl io::Write for BackendWriter {
             self.flush()?;
         }
         if bytes.len() >= WINDOW_BYTES {
-            self.backend.write_at(self.offset, bytes)?;
-            self.offset += bytes.len() as u64;
+            self.write_at_offset(bytes)?;
         } else {
             self.buf.extend_from_slice(bytes);
         }
@@ -310,9 +328,11 @@ impl io::Write for BackendWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            self.backend.write_at(self.offset, &self.buf)?;
-            self.offset += self.buf.len() as u64;
+            let buf = std::mem::take(&mut self.buf);
+            let written = self.write_at_offset(&buf);
+            self.buf = buf;
             self.buf.clear();
+            written?;
         }
         Ok(())
     }
