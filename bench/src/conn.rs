@@ -37,6 +37,17 @@ pub enum ConnError {
 #[derive(Debug)]
 pub struct Reply {
     pub header: ReplyHeader,
+    /// The whole frame, header included.
+    pub frame: BytesMut,
+}
+
+impl Reply {
+    /// The first field of the body as a jute string: the path a create made.
+    pub fn first_string(&self) -> Option<String> {
+        let body = self.frame.get(16..)?;
+        let len = usize::try_from(i32::from_be_bytes(body.get(..4)?.try_into().ok()?)).ok()?;
+        Some(String::from_utf8_lossy(body.get(4..4 + len)?).into_owned())
+    }
 }
 
 /// A connected session.
@@ -146,7 +157,7 @@ impl Conn {
         };
         let header = ReplyHeader::from_bytes(&frame)
             .map_err(|e| ConnError::Protocol { addr, what: format!("bad ReplyHeader: {e}") })?;
-        Ok(Some(Reply { header }))
+        Ok(Some(Reply { header, frame }))
     }
 
     /// Reads more bytes from the socket (at least one), waiting at most the reply timeout.

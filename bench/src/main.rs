@@ -109,6 +109,10 @@ struct RunArgs {
     /// `create` makes sequential znodes (`/bench/sq/...-0000000042`).
     #[arg(long)]
     sequential: bool,
+    /// Keep the nodes `create` made; by default they are deleted, untimed, after the run so
+    /// the next workload sees the same tree on every server.
+    #[arg(long)]
+    keep_created: bool,
     /// Nodes `delete` makes untimed and then deletes, and `load` creates.
     #[arg(long, default_value_t = 20_000)]
     nodes: u64,
@@ -230,6 +234,7 @@ fn run_cmd(a: RunArgs) -> Result<(), BoxError> {
         server_pids: a.server_pids.clone(),
         session_timeout_ms: a.session_timeout_ms,
         reply_timeout: Duration::from_secs(a.reply_timeout_s),
+        keep_created: a.keep_created,
     };
     let rt = runtime(a.threads)?;
     let m = rt.block_on(async {

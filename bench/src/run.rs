@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::conn::{Conn, ConnError};
 use crate::procfs::{self, ProcSample};
 use crate::stats::OpStats;
-use crate::workload::{setup_waves, Op, OpSource, Shape};
+use crate::workload::{setup_waves, Op, OpSource, Shape, Workload};
 
 /// Connections opened at once; more would only queue in the server's accept backlog.
 const CONNECTS_PARALLEL_MAX: usize = 64;
@@ -34,6 +34,8 @@ pub struct Drive {
     pub server_pids: Vec<u32>,
     pub session_timeout_ms: i32,
     pub reply_timeout: Duration,
+    /// Leave the nodes a create run made (by default they are deleted, untimed, after it).
+    pub keep_created: bool,
 }
 
 /// What a run measured. CPU and memory samples are taken at the edges of the window.
@@ -185,10 +187,12 @@ async fn drive(
     mut src: OpSource,
     outstanding: usize,
     ctl: Arc<Control>,
-) -> Result<(Conn, OpStats), ConnError> {
+) -> Result<(Conn, OpStats, Vec<String>), ConnError> {
     let mut stats = OpStats::new();
     let mut inflight: VecDeque<(i32, Instant)> = VecDeque::with_capacity(outstanding);
     let mut exhausted = false;
+    let keep_created = src.workload() == Workload::Create;
+    let mut created = Vec::new();
     loop {
         let phase = ctl.phase();
         if phase != STOP && !exhausted && inflight.len() < outstanding {
@@ -206,7 +210,7 @@ async fn drive(
             }
         }
         if inflight.is_empty() {
-            return Ok((conn, stats));
+            return Ok((conn, stats, created));
         }
         conn.flush().await?;
         conn.fill().await?;
@@ -223,6 +227,9 @@ async fn drive(
             }
             if counted {
                 stats.record(now - sent_at, r.header.err);
+            }
+            if keep_created && r.header.err == 0 {
+                created.extend(r.first_string());
             }
         }
     }
@@ -271,9 +278,14 @@ pub async fn run(d: &Drive, shape: Arc<Shape>) -> Result<Measurement, RunError> 
     };
     let mut stats = OpStats::new();
     let mut conns = Vec::with_capacity(finished.len());
-    for (conn, s) in finished {
+    let mut created = Vec::with_capacity(finished.len());
+    for (conn, s, c) in finished {
         stats.merge(&s);
         conns.push(conn);
+        created.push(c);
+    }
+    if !d.keep_created {
+        conns = remove_created(conns, created, d.outstanding.max(64)).await?;
     }
     close_all(conns).await;
     Ok(Measurement {
@@ -283,6 +295,29 @@ pub async fn run(d: &Drive, shape: Arc<Shape>) -> Result<Measurement, RunError> 
         generator: (gen_a, gen_b),
         extra: BTreeMap::new(),
     })
+}
+
+/// Deletes, untimed, every node a create run made (each connection its own), so the next
+/// workload finds the tree it would find on any server: left in place, a faster server
+/// would run every later workload on a larger tree (larger snapshots) for being faster.
+async fn remove_created(conns: Vec<Conn>, created: Vec<Vec<String>>, window: usize) -> Result<Vec<Conn>, RunError> {
+    let mut tasks = JoinSet::new();
+    for (i, (mut conn, paths)) in conns.into_iter().zip(created).enumerate() {
+        tasks.spawn(async move {
+            let ops: Vec<Op> = paths.into_iter().map(|path| Op::Delete { path }).collect();
+            let results = pipeline(&mut conn, ops.clone(), window).await?;
+            if let Some((op, err)) = ops.iter().zip(results).find(|(_, e)| *e != 0) {
+                return Err(RunError::Setup { path: format!("cleanup {op:?}"), err: format!("error {err}") });
+            }
+            Ok((i, conn))
+        });
+    }
+    let mut back = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        back.push(r.expect("cleanup task panicked")?);
+    }
+    back.sort_by_key(|(i, _)| *i);
+    Ok(back.into_iter().map(|(_, c)| c).collect())
 }
 
 /// Samples the server processes, if any were named.
