@@ -8,6 +8,12 @@ use ferrozk::config::{self, Config};
 use ferrozk::storage::RecoveryMode;
 use tracing::{error, warn};
 
+/// mimalloc instead of glibc malloc: requests are decoded (paths, ACLs) on connection
+/// threads and freed on the driver's, a producer/consumer pattern where glibc's per-thread
+/// caches miss and most of malloc's time went to `_int_malloc` and arena locks.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A ZooKeeper-compatible coordination server. Existing ZooKeeper clients (Java, Curator,
 /// kazoo, C, Go, Node, zkCli.sh) connect to it unchanged.
 #[derive(Parser)]

@@ -365,6 +365,18 @@ impl DataTree {
         });
     }
 
+    /// A client's ACL list as stored ([`acl::fixup`]), sharing one allocation for the
+    /// common world:anyone ALL list, which needs no fixing (no copy on the create path).
+    ///
+    /// # Errors
+    /// As [`acl::fixup`].
+    pub fn fixed_acl(&self, acl: &[Acl], ids: &[jute::Id]) -> Result<Arc<Vec<Acl>>, jute::ErrorCode> {
+        if acl == self.open_acl.as_slice() {
+            return Ok(self.open_acl.clone());
+        }
+        acl::fixup(acl, ids).map(|fixed| self.intern_acl(fixed))
+    }
+
     /// Shares one allocation for the common world:anyone ALL list.
     pub fn intern_acl(&self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
         if *acl == **self.open_acl {

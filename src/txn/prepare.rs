@@ -149,11 +149,11 @@ pub fn prepare(
         }
         TxnOp::SetAcl { path, acl: list, version } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
-            let fixed = acl::fixup(list, ids)?;
+            let fixed = view.tree.fixed_acl(list, ids)?;
             let m = view.meta(path).ok_or(ErrorCode::NoNode)?;
             need(&m, ids, perms::ADMIN)?;
             let aversion = check_version(*version, m.aversion)?;
-            Ok(Change::SetAcl { path: path.clone(), acl: view.tree.intern_acl(fixed), aversion })
+            Ok(Change::SetAcl { path: path.clone(), acl: fixed, aversion })
         }
         TxnOp::Check { path, version } => {
             path::validate_path(path).map_err(|_| ErrorCode::BadArguments)?;
@@ -192,7 +192,7 @@ fn prepare_create(
     if last_slash.is_none() || c.path.contains('\0') {
         return Err(ErrorCode::BadArguments);
     }
-    let fixed = acl::fixup(&c.acl, ids)?;
+    let fixed = view.tree.fixed_acl(&c.acl, ids)?;
     let parent_path = path::parent_of(&c.path).expect("has a slash");
     let parent = view.meta(parent_path).ok_or(ErrorCode::NoNode)?;
     need(&parent, ids, perms::CREATE)?;
@@ -221,7 +221,7 @@ fn prepare_create(
         (_, CreateKind::Create) if !container && !ttl_node => CreateReply::Path,
         _ => CreateReply::PathStat,
     };
-    Ok(Change::Create { path: full, data: c.data.clone(), acl: view.tree.intern_acl(fixed), owner, reply })
+    Ok(Change::Create { path: full, data: c.data.clone(), acl: fixed, owner, reply })
 }
 
 fn prepare_delete(view: &View<'_>, p: &str, version: i32, ids: &[Id]) -> Checked {
