@@ -21,19 +21,31 @@ pub fn validate_path(path: &str) -> Result<(), InvalidPath> {
     if bytes[bytes.len() - 1] == b'/' {
         return Err(InvalidPath);
     }
-    let chars: Vec<char> = path.chars().collect();
-    for i in 1..chars.len() {
-        let c = chars[i];
-        let last = chars[i - 1];
-        let next_is_sep = i + 1 == chars.len() || chars[i + 1] == '/';
-        if c == '\0' || (c == '/' && last == '/') {
+    // Nearly every path is ASCII: check its bytes in place; only others need their chars.
+    if path.is_ascii() {
+        check_units(bytes)
+    } else {
+        check_units(&path.chars().collect::<Vec<char>>())
+    }
+}
+
+/// The per-character rules over a path's bytes (ASCII) or chars, as code points.
+fn check_units<T: Copy + Into<u32>>(units: &[T]) -> Result<(), InvalidPath> {
+    const SLASH: u32 = b'/' as u32;
+    const DOT: u32 = b'.' as u32;
+    let at = |i: usize| units[i].into();
+    for i in 1..units.len() {
+        let c = at(i);
+        let last = at(i - 1);
+        let next_is_sep = i + 1 == units.len() || at(i + 1) == SLASH;
+        if c == 0 || (c == SLASH && last == SLASH) {
             return Err(InvalidPath);
-        } else if c == '.' && last == '.' {
-            if chars[i - 2] == '/' && next_is_sep {
+        } else if c == DOT && last == DOT {
+            if at(i - 2) == SLASH && next_is_sep {
                 return Err(InvalidPath);
             }
-        } else if c == '.' {
-            if last == '/' && next_is_sep {
+        } else if c == DOT {
+            if last == SLASH && next_is_sep {
                 return Err(InvalidPath);
             }
         } else if is_forbidden(c) {
@@ -43,8 +55,7 @@ pub fn validate_path(path: &str) -> Result<(), InvalidPath> {
     Ok(())
 }
 
-fn is_forbidden(c: char) -> bool {
-    let u = c as u32;
+fn is_forbidden(u: u32) -> bool {
     (0x01..=0x1f).contains(&u)
         || (0x7f..=0x9f).contains(&u)
         || (0xd800..=0xf8ff).contains(&u)
@@ -81,7 +92,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        for p in ["/", "/a", "/a/b", "/a.b", "/.a", "/a/...", "/zookeeper/quota", "/é", "/a b"] {
+        for p in ["/", "/a", "/a/b", "/a.b", "/.a", "/a/...", "/zookeeper/quota", "/é", "/a b", "/é/a.b/..."] {
             assert_eq!(validate_path(p), Ok(()), "{p}");
         }
     }
@@ -106,6 +117,9 @@ mod tests {
             "/\u{e000}",
             "/a/.",
             "/a/..",
+            "/é/..",
+            "/é//a",
+            "/é/\u{1}",
         ] {
             assert_eq!(validate_path(p), Err(InvalidPath), "{p:?}");
         }
