@@ -425,17 +425,24 @@ fn spawn_snapshot(
 ) {
     let spawned = thread::Builder::new().name("ferrozk-snapshot".into()).spawn(move || {
         let meta = SnapshotMeta { slot: state.slot, last_zxid: Zxid(state.last_zxid as u64) };
-        match crate::storage::write_snapshot(&opts, &state) {
+        let written = match crate::storage::write_snapshot(&opts, &state) {
             Ok(path) => {
                 info!(zxid = format_args!("{:#x}", state.last_zxid), slot = state.slot, path = %path.display(), "snapshot written");
                 if let Err(e) = crate::storage::purge(&opts) {
                     warn!("purge failed: {e}");
                 }
+                true
             }
-            Err(e) => error!("snapshot at {:#x} failed: {e}", state.last_zxid),
-        }
+            Err(e) => {
+                error!("snapshot at {:#x} failed: {e}; the log is kept whole until one succeeds", state.last_zxid);
+                false
+            }
+        };
         drop(state);
-        let _ = own.send(StoreCmd::SnapshotWritten(meta));
+        // Only a snapshot on disk lets the log and the replica drop what it covers.
+        if written {
+            let _ = own.send(StoreCmd::SnapshotWritten(meta));
+        }
         // After the notice: the next snapshot's command queues behind it.
         drop(ticket);
     });
@@ -500,6 +507,30 @@ mod tests {
         out.push(0);
         assert!(decode_record(&out).is_none(), "trailing bytes");
         assert!(decode_record(&out[..10]).is_none(), "truncated");
+    }
+
+    #[test]
+    fn a_failed_snapshot_compacts_nothing_and_reopens_the_gate() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A data directory that is a file: writing the snapshot fails.
+        let not_a_dir = tmp.path().join("file");
+        std::fs::write(&not_a_dir, b"x").unwrap();
+        let opts = StorageOptions::new(&not_a_dir, tmp.path());
+        let gate = crate::storage::SnapshotGate::default();
+        let ticket = gate.try_begin().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let state = State { slot: 5, ..State::default() };
+        spawn_snapshot(Arc::new(opts), Box::new(state), ticket, tx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let reopened = loop {
+            if let Some(t) = gate.try_begin() {
+                break t;
+            }
+            assert!(std::time::Instant::now() < deadline, "the gate stayed closed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        drop(reopened);
+        assert!(rx.try_recv().is_err(), "no SnapshotWritten for a snapshot that is not on disk");
     }
 
     #[test]
