@@ -187,11 +187,11 @@ async fn drive(
     mut src: OpSource,
     outstanding: usize,
     ctl: Arc<Control>,
+    collect_created: bool,
 ) -> Result<(Conn, OpStats, Vec<String>), ConnError> {
     let mut stats = OpStats::new();
     let mut inflight: VecDeque<(i32, Instant)> = VecDeque::with_capacity(outstanding);
     let mut exhausted = false;
-    let keep_created = src.workload() == Workload::Create;
     let mut created = Vec::new();
     loop {
         let phase = ctl.phase();
@@ -228,7 +228,7 @@ async fn drive(
             if counted {
                 stats.record(now - sent_at, r.header.err);
             }
-            if keep_created && r.header.err == 0 {
+            if collect_created && r.header.err == 0 {
                 created.extend(r.first_string());
             }
         }
@@ -243,10 +243,12 @@ pub async fn run(d: &Drive, shape: Arc<Shape>) -> Result<Measurement, RunError> 
     let mut conns = connect_all(d, shape.connections).await?;
     setup(&mut conns, &shape, d.outstanding.max(64)).await?;
     let ctl = Arc::new(Control::new(d.ops_max));
+    // What a create run made, kept (per connection) only to be deleted afterwards.
+    let collect_created = shape.workload == Workload::Create && !d.keep_created;
     let mut tasks = JoinSet::new();
     for (i, conn) in conns.into_iter().enumerate() {
         let src = OpSource::new(shape.clone(), i);
-        tasks.spawn(drive(conn, src, d.outstanding, ctl.clone()));
+        tasks.spawn(drive(conn, src, d.outstanding, ctl.clone(), collect_created));
     }
     tokio::time::sleep(d.warmup).await;
     let server_a = sample_server(&d.server_pids)?;
@@ -284,7 +286,7 @@ pub async fn run(d: &Drive, shape: Arc<Shape>) -> Result<Measurement, RunError> 
         conns.push(conn);
         created.push(c);
     }
-    if !d.keep_created {
+    if collect_created {
         conns = remove_created(conns, created, d.outstanding.max(64)).await?;
     }
     close_all(conns).await;

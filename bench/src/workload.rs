@@ -163,11 +163,6 @@ impl OpSource {
         OpSource { shape, conn, n: 0, rng }
     }
 
-    /// The workload this source feeds.
-    pub fn workload(&self) -> Workload {
-        self.shape.workload
-    }
-
     /// This connection's share of a fixed number of nodes (`delete`, `load`).
     fn share(&self) -> u64 {
         let c = self.shape.connections as u64;

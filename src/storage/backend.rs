@@ -295,10 +295,10 @@ impl BackendWriter {
         BackendWriter { backend, offset: 0, buf: Vec::with_capacity(WINDOW_BYTES), unsynced: 0 }
     }
 
-    fn write_at_offset(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.backend.write_at(self.offset, bytes)?;
-        self.offset += bytes.len() as u64;
-        self.unsynced += bytes.len() as u64;
+    /// Moves past `n` bytes just written, syncing every [`WRITE_BACK_BYTES`].
+    fn advance(&mut self, n: usize) -> io::Result<()> {
+        self.offset += n as u64;
+        self.unsynced += n as u64;
         if self.unsynced >= WRITE_BACK_BYTES {
             self.backend.sync()?;
             self.unsynced = 0;
@@ -319,7 +319,8 @@ impl io::Write for BackendWriter {
             self.flush()?;
         }
         if bytes.len() >= WINDOW_BYTES {
-            self.write_at_offset(bytes)?;
+            self.backend.write_at(self.offset, bytes)?;
+            self.advance(bytes.len())?;
         } else {
             self.buf.extend_from_slice(bytes);
         }
@@ -328,11 +329,10 @@ impl io::Write for BackendWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            let buf = std::mem::take(&mut self.buf);
-            let written = self.write_at_offset(&buf);
-            self.buf = buf;
+            self.backend.write_at(self.offset, &self.buf)?;
+            let n = self.buf.len();
             self.buf.clear();
-            written?;
+            self.advance(n)?;
         }
         Ok(())
     }

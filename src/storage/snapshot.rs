@@ -700,16 +700,12 @@ fn decode_nodes(r: &mut SnapshotReader, tx: &SyncSender<Vec<Decoded>>) -> Result
         let next = r.next_node()?;
         let end = next.is_none();
         if let Some((at, n)) = next {
-            batch.push(Decoded { at, path: n.path, node: Node::new(n.data, n.acl, n.stat), hash: 0 });
+            let node = Node::new(n.data, n.acl, n.stat);
+            let hash = digest::node_hash(&n.path, &node);
+            batch.push(Decoded { at, path: n.path, node, hash });
             if batch.len() < BATCH_NODES {
                 continue;
             }
-        }
-        let items: Vec<(&str, &Node)> = batch.iter().map(|d| (&*d.path, &d.node)).collect();
-        let hashes = digest::node_hashes(&items);
-        drop(items);
-        for (d, hash) in batch.iter_mut().zip(hashes) {
-            d.hash = hash;
         }
         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_NODES));
         if tx.send(full).is_err() || end {

@@ -31,11 +31,6 @@ pub fn node_hash(path: &str, node: &Node) -> u64 {
     xxh3_64_with_seed(&stat, h)
 }
 
-/// [`node_hash`] of many nodes, the same values (for the snapshot loader's batches).
-pub fn node_hashes(nodes: &[(&str, &Node)]) -> Vec<u64> {
-    nodes.iter().map(|(p, n)| node_hash(p, n)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -72,26 +67,5 @@ mod tests {
         }
         // Fixed across builds and machines: a snapshot records the digest.
         assert_eq!(node_hash("/a", &base), GOLDEN, "{:#x}", node_hash("/a", &base));
-    }
-
-    #[test]
-    fn node_hashes_equal_node_hash() {
-        let acl = Arc::new(crate::tree::acl::open_acl_unsafe());
-        let nodes: Vec<(String, Node)> = (0..23)
-            .map(|i: i64| {
-                let data = match i % 3 {
-                    0 => None,
-                    1 => Some(Bytes::new()),
-                    _ => Some(Bytes::from(vec![i as u8; (i * 7 % 50) as usize])),
-                };
-                let stat = NodeStat { czxid: i, mzxid: i * 3, ctime: -i, version: i as i32, ..NodeStat::default() };
-                (format!("/n{}", "x".repeat(i as usize % 5)), Node::new(data, acl.clone(), stat))
-            })
-            .collect();
-        let refs: Vec<(&str, &Node)> = nodes.iter().map(|(p, n)| (p.as_str(), n)).collect();
-        let want: Vec<u64> = refs.iter().map(|(p, n)| node_hash(p, n)).collect();
-        for len in [0, 1, 4, 5, 8, 23] {
-            assert_eq!(node_hashes(&refs[..len]), want[..len], "{len} nodes");
-        }
     }
 }
