@@ -381,6 +381,21 @@ class Stack:
             assert self.create(self.all_client, parent, "all"), \
                 f"create through the 3-port client failed; modes {self.modes()}"
 
+    def rejoin_and_verify(self, back, parent: str, since: float):
+        """After the servers in `back` return: waits until they serve and all three
+        converge, writes through every port, converges again and checks every acknowledged
+        create on all three. Returns (seconds until serving, leader, converged zxid,
+        seconds until converged, creates checked), times counted from `since`."""
+        self.wait_serving(back)
+        serving_in = time.monotonic() - since
+        leader = self.wait_leader()
+        zxid, _ = self.wait_converged()
+        converged_in = time.monotonic() - since
+        self.write_through(SERVICES, parent, 3)
+        self.wait_converged()
+        self.wait_healthy()
+        return serving_in, leader, zxid, converged_in, self.check_acked_everywhere()
+
     def check_acked_everywhere(self):
         """Every acknowledged create is on every server, with its data (sync first)."""
         with self.lock:
@@ -505,15 +520,7 @@ def test_leader_compose_stop_then_start(stack, capsys):
 
     t1 = time.monotonic()
     stack.compose("start", leader)
-    stack.wait_serving([leader])
-    serving_in = time.monotonic() - t1
-    final_leader = stack.wait_leader()
-    zxid, _ = stack.wait_converged()
-    converged_in = time.monotonic() - t1
-    stack.write_through(SERVICES, "/docker/stop", 3)
-    stack.wait_converged()
-    stack.wait_healthy()
-    n = stack.check_acked_everywhere()
+    serving_in, final_leader, zxid, converged_in, n = stack.rejoin_and_verify([leader], "/docker/stop", t1)
     report(capsys, f"compose stop {leader} (took {stopped_in:.1f}s): {new_leader} leads and "
                    f"a write was acknowledged {failover:.2f}s after the stop began; compose "
                    f"start {leader}: serving as {stack.modes([leader])[leader]} after "
@@ -604,15 +611,8 @@ def test_leader_network_disconnect_then_connect(stack, capsys):
             else:
                 stack.unknown.add(p)
 
-    stack.wait_serving(SERVICES)
-    serving_in = time.monotonic() - healed_at
-    final_leader = stack.wait_leader()
-    zxid, _ = stack.wait_converged()
-    converged_in = time.monotonic() - healed_at
-    stack.write_through(SERVICES, "/docker/partition", 3)
-    stack.wait_converged()
-    stack.wait_healthy()
-    n = stack.check_acked_everywhere()
+    serving_in, final_leader, zxid, converged_in, n = stack.rejoin_and_verify(
+        SERVICES, "/docker/partition", healed_at)
     report(capsys, f"network disconnect {leader}: {new_leader} leads and a write was "
                    f"acknowledged {failover:.2f}s after; {leader} stopped serving after "
                    f"{stopped_serving:.2f}s ({inside.splitlines()[0]!r}; host port: "
